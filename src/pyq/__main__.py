@@ -1,0 +1,5 @@
+"""``python -m pyq`` runs the CLI."""
+
+from .cli import main
+
+main()

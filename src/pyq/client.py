@@ -1,0 +1,184 @@
+"""Enqueue API: turns jobs into Sidekiq payloads and stores them with one script call.
+
+A push follows Sidekiq's client: normalise the item (defaults, ``jid``,
+``created_at``), run the client middleware, then either push to
+``queue:NAME`` with a fresh ``enqueued_at`` or, when ``at`` lies in the
+future, add it to ``schedule`` without ``at``/``enqueued_at``. Each batch is
+one EVALSHA of ``lua/enqueue.lua``; a bulk push pipelines its chunks so that
+the whole call costs one round trip.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import payload
+from .connection import connect
+from .job import Job, JobDefinition
+from .keys import Keys
+from .scripts import Call, Scripts
+
+#: Most wake-up markers left on a queue's wake list: enough to rouse every idle worker process.
+WAKE_CAP = 16
+#: Jobs per EVALSHA in a bulk push (Sidekiq's guidance for push_bulk is ~1000).
+BULK_CHUNK = 1000
+#: Fields Sidekiq never stores on a queued or scheduled job.
+_REQUEST_ONLY = ("at", "wait", "wait_until", "client")
+
+#: Client middleware: ``mw(job, call_next) -> job | None``; returning None stops the push.
+ClientMiddleware = Callable[[dict[str, Any], Callable[[dict[str, Any]], Any]], Any]
+
+
+def default_url() -> str:
+    """``PYQ_REDIS_URL``, then ``REDIS_URL``, else the local default."""
+    return os.environ.get("PYQ_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://localhost:6379/0"
+
+
+class Client:
+    """Pushes jobs into one Redis (``pyq.Client(url).push({...})``)."""
+
+    def __init__(self, url: str | None = None, *, namespace: str = "", time_style: payload.TimeStyle = "float",
+                 connection: Any = None, middleware: Sequence[ClientMiddleware] = ()) -> None:
+        self.url = url or default_url()
+        self.redis = connection if connection is not None else connect(self.url)
+        self.keys = Keys(namespace)
+        self.scripts = Scripts(self.redis)
+        self.time_style = time_style
+        self.middleware = list(middleware)
+
+    # --- raw Sidekiq hashes ------------------------------------------------------
+    def push(self, item: dict[str, Any]) -> str | None:
+        """Push one Sidekiq job hash (``class`` may be a Ruby class name); returns its jid."""
+        if "args" in item and not isinstance(item["args"], list):
+            raise TypeError(f"job 'args' must be a list, got {type(item['args']).__name__}")
+        job, at_s = self._normalize(item)
+        job = self._run_middleware(job)
+        if job is None:
+            return None
+        self.scripts.run_many([self._store_call(job["queue"], at_s, [job])])
+        return job["jid"]
+
+    def push_bulk(self, item: dict[str, Any]) -> list[str]:
+        """Sidekiq's ``push_bulk``: ``args`` is a list of argument lists; ``at`` a time or a list of times."""
+        args_list = item.get("args")
+        if not isinstance(args_list, list) or not all(isinstance(a, list) for a in args_list):
+            raise TypeError("push_bulk 'args' must be a list of argument lists")
+        at = item.get("at")
+        if isinstance(at, list) and len(at) != len(args_list):
+            raise ValueError(f"push_bulk 'at' has {len(at)} times for {len(args_list)} jobs")
+        base = {k: v for k, v in item.items() if k not in ("args", "at", "jid")}
+        items = [{**base, "args": a, **({"at": at[i] if isinstance(at, list) else at} if at else {})}
+                 for i, a in enumerate(args_list)]
+        return self._push_many(items)
+
+    # --- jobs defined in Python -------------------------------------------------
+    def enqueue(self, definition: JobDefinition, args: list[Any], overrides: dict[str, Any]) -> str:
+        """Push one call of a defined job (``job.perform_async`` lands here)."""
+        jid = self.push(self._item(definition, args, overrides))
+        return jid or ""
+
+    def enqueue_bulk(self, definition: JobDefinition, args_list: list[list[Any]], overrides: dict[str, Any],
+                     batch_size: int = BULK_CHUNK) -> list[str]:
+        """Push many calls of one job in one round trip, ``batch_size`` jobs per script call."""
+        return self._push_many([self._item(definition, a, overrides) for a in args_list], batch_size)
+
+    @staticmethod
+    def _item(definition: JobDefinition, args: list[Any], overrides: dict[str, Any]) -> dict[str, Any]:
+        item = {"class": definition.name, "args": args, **definition.options, **overrides}
+        wait, wait_until = item.pop("wait", None), item.pop("wait_until", None)
+        if wait is not None:
+            item["at"] = time.time() + (wait.total_seconds() if isinstance(wait, timedelta) else float(wait))
+        elif wait_until is not None:
+            item["at"] = wait_until.timestamp() if isinstance(wait_until, datetime) else float(wait_until)
+        return item
+
+    # --- internals ------------------------------------------------------------------
+    def _push_many(self, items: Iterable[dict[str, Any]], batch_size: int = BULK_CHUNK) -> list[str]:
+        groups: dict[tuple[str, float | None], list[dict[str, Any]]] = {}
+        jids: list[str] = []
+        for item in items:
+            job, at_s = self._normalize(item)
+            job = self._run_middleware(job)
+            if job is None:
+                continue
+            groups.setdefault((job["queue"], at_s), []).append(job)
+            jids.append(job["jid"])
+        calls = [self._store_call(queue, at_s, jobs[i:i + batch_size])
+                 for (queue, at_s), jobs in groups.items() for i in range(0, len(jobs), batch_size)]
+        for result in self.scripts.run_many(calls) if calls else []:
+            if isinstance(result, Exception):
+                raise result
+        return jids
+
+    def _normalize(self, item: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
+        """Sidekiq's normalize_item + validate: defaults, jid, created_at; the due time apart."""
+        klass = item.get("class")
+        if isinstance(klass, JobDefinition):
+            klass = klass.name
+        elif isinstance(klass, type) and issubclass(klass, Job):
+            klass = klass._definition.name
+        if not isinstance(klass, str) or not klass:
+            raise TypeError(f"job 'class' must be a class name string, got {klass!r}")
+        args = item.get("args", [])
+        payload.check_json_native(args)
+        queue = item.get("queue") or "default"
+        if not isinstance(queue, str):
+            raise TypeError(f"job 'queue' must be a string, got {type(queue).__name__}")
+        if "tags" in item and not isinstance(item["tags"], (list, tuple)):
+            raise TypeError("job 'tags' must be a list of strings")
+        at = item.get("at")
+        if at is not None and (isinstance(at, bool) or not isinstance(at, (int, float))):
+            raise TypeError(f"job 'at' must be epoch seconds, got {type(at).__name__}")
+        job = {"class": klass, "args": list(args), "queue": queue, "retry": item.get("retry", True)}
+        for key, value in item.items():
+            if key not in job and key not in _REQUEST_ONLY:
+                job[key] = list(value) if key == "tags" else value
+        job["jid"] = item.get("jid") or payload.new_jid()
+        job.setdefault("created_at", payload.timestamp(style=self.time_style))
+        return job, (float(at) if at is not None and at > time.time() else None)
+
+    def _run_middleware(self, job: dict[str, Any]) -> dict[str, Any] | None:
+        def call(index: int, current: dict[str, Any]) -> dict[str, Any] | None:
+            if index == len(self.middleware):
+                return current
+            return self.middleware[index](current, lambda j: call(index + 1, j))
+
+        return call(0, job) if self.middleware else job
+
+    def _store_call(self, queue: str, at_s: float | None, jobs: list[dict[str, Any]]) -> Call:
+        if at_s is None:
+            stamp = payload.timestamp(style=self.time_style)
+            for job in jobs:
+                job["enqueued_at"] = stamp
+        else:
+            for job in jobs:
+                job.pop("enqueued_at", None)
+        k = self.keys
+        return ("enqueue", (k.queues, k.queue(queue), k.schedule, k.wake(queue)),
+                (queue, "" if at_s is None else repr(at_s), WAKE_CAP, *map(payload.dumps, jobs)))
+
+
+_default: tuple[int, Client] | None = None
+_default_options: dict[str, Any] = {}
+
+
+def configure(redis_url: str | None = None, **options: Any) -> Client:
+    """Set the default client used by ``perform_async`` and friends in this process."""
+    global _default
+    _default_options.clear()
+    _default_options.update(options, url=redis_url)
+    _default = (os.getpid(), Client(redis_url, **options))
+    return _default[1]
+
+
+def default_client() -> Client:
+    """The process's default client, made on first use (and again after a fork)."""
+    global _default
+    if _default is None or _default[0] != os.getpid():
+        opts = dict(_default_options)
+        _default = (os.getpid(), Client(opts.pop("url", None), **opts))
+    return _default[1]

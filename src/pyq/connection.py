@@ -1,0 +1,53 @@
+"""Redis connections from URLs, and URLs made safe to log.
+
+Accepted: ``redis://``, ``rediss://`` (TLS), ``unix://`` and Sentinel as
+``redis+sentinel://[:password@]host:port[,host:port...]/service_name[/db]``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import redis
+
+_CREDENTIALS = re.compile(r"(?P<scheme>[a-z+]+://)(?P<user>[^:@/]*)(?::(?P<pw>[^@/]*))?@", re.I)
+
+#: Seconds before a socket read gives up; longer than any blocking wait pyq issues.
+SOCKET_TIMEOUT_S = 10.0
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ``***`` (for logs and errors)."""
+    return _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}{':***' if m['pw'] is not None else ''}@",
+                            url)
+
+
+def connect(url: str, **options: Any) -> redis.Redis:
+    """A client for ``url``; ``options`` go to redis-py (e.g. ``socket_timeout``)."""
+    options.setdefault("socket_timeout", SOCKET_TIMEOUT_S)
+    options.setdefault("socket_connect_timeout", 5.0)
+    options.setdefault("health_check_interval", 30)
+    if url.startswith("redis+sentinel://"):
+        return _sentinel(url, options)
+    return redis.Redis.from_url(url, **options)
+
+
+def _sentinel(url: str, options: dict[str, Any]) -> redis.Redis:
+    from redis.sentinel import Sentinel
+
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    password = unquote(parts.password) if parts.password else None
+    path = [p for p in parts.path.split("/") if p]
+    if not path:
+        raise ValueError(f"Sentinel URL needs a service name: {redact(url)}")
+    hosts = []
+    for hostport in netloc.split(","):
+        host, _, port = hostport.partition(":")
+        hosts.append((host, int(port or 26379)))
+    db = int(path[1]) if len(path) > 1 else 0
+    sentinel = Sentinel(hosts, sentinel_kwargs={"password": password} if password else None,
+                        socket_timeout=options.get("socket_timeout"))
+    return sentinel.master_for(path[0], password=password, db=db, **options)

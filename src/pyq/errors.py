@@ -1,0 +1,27 @@
+"""Exceptions pyq raises, in one place so callers can catch them by kind."""
+
+from __future__ import annotations
+
+
+class PyqError(Exception):
+    """Base class of every pyq error."""
+
+
+class InvalidPayload(PyqError, ValueError):
+    """A job payload that is not a Sidekiq job: bad JSON, not an object, missing fields."""
+
+
+class UnknownJob(PyqError, LookupError):
+    """A wire class name that no registered job and no importable path matches."""
+
+
+class ConfigError(PyqError):
+    """A configuration problem; the message names the file, the key and what was expected."""
+
+
+class ScriptError(PyqError):
+    """A Lua script returned one of pyq's error codes."""
+
+
+class Shutdown(BaseException):  # noqa: N818 - a control-flow signal like KeyboardInterrupt
+    """Raised inside a job interrupted by shutdown: not a failure, never retried, not acked."""

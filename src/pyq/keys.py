@@ -1,0 +1,99 @@
+"""Every Redis key name pyq reads or writes, and nowhere else.
+
+Sidekiq's keys carry no prefix; an optional namespace (the redis-namespace
+convention of Sidekiq 6 apps, ``ns:`` before every key) is supported so that
+several apps can share one Redis database. pyq's private state lives under
+``pyq:`` so it can never collide with a Sidekiq name.
+
+Lua scripts that must build a key from a payload field (``queue:NAME`` from a
+job's ``queue``) receive :attr:`Keys.prefix` as an argument and build it the
+same way as :meth:`Keys.queue`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Seconds a per-day stat key lives (Sidekiq: 5 years, re-set on each flush).
+STAT_DAY_TTL_S = 157_680_000
+#: Seconds a process hash lives after its last beat (Sidekiq: 60).
+PROCESS_TTL_S = 60
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key builder for one namespace (``""`` = Sidekiq's plain keys)."""
+
+    namespace: str = ""
+
+    @property
+    def prefix(self) -> str:
+        """The string put before every key: ``""`` or ``"ns:"``."""
+        return f"{self.namespace}:" if self.namespace else ""
+
+    def _k(self, name: str) -> str:
+        return self.prefix + name
+
+    # --- Sidekiq's keys -------------------------------------------------
+    @property
+    def queues(self) -> str:
+        return self._k("queues")
+
+    def queue(self, name: str) -> str:
+        return self._k(f"queue:{name}")
+
+    @property
+    def schedule(self) -> str:
+        return self._k("schedule")
+
+    @property
+    def retry(self) -> str:
+        return self._k("retry")
+
+    @property
+    def dead(self) -> str:
+        return self._k("dead")
+
+    @property
+    def processes(self) -> str:
+        return self._k("processes")
+
+    def process(self, identity: str) -> str:
+        return self._k(identity)
+
+    def process_work(self, identity: str) -> str:
+        """Running jobs, the Sidekiq 6.5+ name."""
+        return self._k(f"{identity}:work")
+
+    def process_workers(self, identity: str) -> str:
+        """Running jobs, the Sidekiq 6.0-6.4 name."""
+        return self._k(f"{identity}:workers")
+
+    def process_signals(self, identity: str) -> str:
+        return self._k(f"{identity}-signals")
+
+    @property
+    def process_cleanup(self) -> str:
+        return self._k("process_cleanup")
+
+    def stat(self, name: str, day: str | None = None) -> str:
+        """``stat:processed`` or ``stat:processed:YYYY-MM-DD`` (UTC day)."""
+        return self._k(f"stat:{name}:{day}" if day else f"stat:{name}")
+
+    # --- pyq's own keys ---------------------------------------------------
+    def inflight(self, identity: str) -> str:
+        """Raw payloads a process fetched and has not finished."""
+        return self._k(f"pyq:inflight:{identity}")
+
+    def wake(self, queue: str) -> str:
+        """Wake-up marker list that pyq's enqueue and promotion push to."""
+        return self._k(f"pyq:wake:{queue}")
+
+    @property
+    def inflight_owners(self) -> str:
+        """Set of identities that own an in-flight list (for orphan recovery)."""
+        return self._k("pyq:inflight-owners")
+
+    def crashes(self, jid: str) -> str:
+        """Counter of worker crashes while running one job (poison-job guard)."""
+        return self._k(f"pyq:crashes:{jid}")
