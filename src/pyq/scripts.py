@@ -113,7 +113,7 @@ class Scripts:
         if missing:
             for name in {calls[i][0] for i in missing}:
                 client.script_load(_compiled(name)[0])
-            for i, result in zip(missing, self._pipeline(client, [calls[i] for i in missing])):
+            for i, result in zip(missing, self._pipeline(client, [calls[i] for i in missing]), strict=True):
                 results[i] = result
         return results
 
