@@ -97,3 +97,36 @@ class Keys:
     def crashes(self, jid: str) -> str:
         """Counter of worker crashes while running one job (poison-job guard)."""
         return self._k(f"pyq:crashes:{jid}")
+
+    # --- sidekiq-cron (2.x layout with a namespace; 1.x without) ----------------
+    def cron_jobs(self, namespace: str | None = "default") -> str:
+        """Set of cron hash keys: ``cron_jobs:NS`` (2.x) or ``cron_jobs`` (1.x, namespace None)."""
+        return self._k(f"cron_jobs:{namespace}" if namespace else "cron_jobs")
+
+    def cron_job(self, name: str, namespace: str | None = "default") -> str:
+        """One schedule's hash: ``cron_job:NS:NAME`` (2.x) or ``cron_job:NAME`` (1.x)."""
+        return self._k(f"cron_job:{namespace}:{name}" if namespace else f"cron_job:{name}")
+
+    def cron_enqueued(self, name: str, namespace: str | None = "default") -> str:
+        """Zset of fire times already enqueued (the exactly-once-per-tick guard)."""
+        return self.cron_job(name, namespace) + ":enqueued"
+
+    def cron_jid_history(self, name: str, namespace: str | None = "default") -> str:
+        return self.cron_job(name, namespace) + ":jid_history"
+
+    # --- sidekiq-unique-jobs v8 ---------------------------------------------------
+    def unique(self, digest: str, suffix: str = "") -> str:
+        """``uniquejobs:HEX`` or ``uniquejobs:HEX:LOCKED`` etc.; ``digest`` already has its prefix."""
+        return self._k(f"{digest}:{suffix}" if suffix else digest)
+
+    @property
+    def unique_digests(self) -> str:
+        return self._k("uniquejobs:digests")
+
+    @property
+    def unique_expiring_digests(self) -> str:
+        return self._k("uniquejobs:expiring_digests")
+
+    @property
+    def unique_changelog(self) -> str:
+        return self._k("uniquejobs:changelog")
