@@ -10,6 +10,7 @@ the whole call costs one round trip.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -53,13 +54,13 @@ class Client:
     # --- raw Sidekiq hashes ------------------------------------------------------
     def push(self, item: dict[str, Any]) -> str | None:
         """Push one Sidekiq job hash (``class`` may be a Ruby class name); returns its jid."""
-        if "args" in item and not isinstance(item["args"], list):
-            raise TypeError(f"job 'args' must be a list, got {type(item['args']).__name__}")
+        if not isinstance(item.get("args"), list):
+            raise TypeError(f"job 'args' must be a list, got {type(item.get('args')).__name__}")
         job, at_s = self._normalize(item)
         job = self._run_middleware(job)
         if job is None:
             return None
-        self.scripts.run_many([self._store_call(job["queue"], at_s, [job])])
+        self._store([self._store_call(job["queue"], at_s, [job])])
         return job["jid"]
 
     def push_bulk(self, item: dict[str, Any]) -> list[str]:
@@ -109,10 +110,14 @@ class Client:
             jids.append(job["jid"])
         calls = [self._store_call(queue, at_s, jobs[i:i + batch_size])
                  for (queue, at_s), jobs in groups.items() for i in range(0, len(jobs), batch_size)]
+        self._store(calls)
+        return jids
+
+    def _store(self, calls: list[Call]) -> None:
+        """Run the enqueue calls in one round trip; a Redis error (e.g. WRONGTYPE) is raised, not dropped."""
         for result in self.scripts.run_many(calls) if calls else []:
             if isinstance(result, Exception):
                 raise result
-        return jids
 
     def _normalize(self, item: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
         """Sidekiq's normalize_item + validate: defaults, jid, created_at; the due time apart."""
@@ -133,6 +138,8 @@ class Client:
         at = item.get("at")
         if at is not None and (isinstance(at, bool) or not isinstance(at, (int, float))):
             raise TypeError(f"job 'at' must be epoch seconds, got {type(at).__name__}")
+        if at is not None and not math.isfinite(at):
+            raise ValueError(f"job 'at' must be a finite time, got {at!r}")
         job = {"class": klass, "args": list(args), "queue": queue, "retry": item.get("retry", True)}
         for key, value in item.items():
             if key not in job and key not in _REQUEST_ONLY:
