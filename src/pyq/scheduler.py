@@ -1,0 +1,190 @@
+"""The poller: due scheduled/retry jobs to their queues, and orphaned jobs back to theirs.
+
+Each worker process runs one :class:`Poller` thread (Sidekiq's ``Scheduled::Poller``):
+
+1. waits 10 s plus up to 5 s at random (no 10 s when a fixed average is configured),
+   so a fleet started at once does not poll in step;
+2. each cycle promotes due members of ``retry``, then ``schedule`` (``lua/promote.lua``,
+   atomic, so Ruby and pyq pollers on the same sets take each member once), then
+   recovers the in-flight jobs of processes whose heartbeat is gone (``lua/recover.lua``),
+   then prunes ``processes`` at most once a minute;
+3. sleeps a random interval scaled by the number of processes (:meth:`Poller.next_interval`).
+
+Recovery works on pyq's in-flight lists: a worker's fetch moves each job into
+``pyq:inflight:IDENTITY``; a process that died without finishing them leaves them there
+until a survivor sees its heartbeat stale and pushes them back to the tail of their queues.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import Any
+
+from . import payload
+from .keys import Keys
+from .scripts import Scripts
+
+log = logging.getLogger(__name__)
+
+#: Most wake-up markers left on a queue's wake list by promotion and recovery.
+WAKE_CAP = 16
+#: Seconds of the fixed part of the first wait (Sidekiq: INITIAL_WAIT = 10).
+INITIAL_WAIT_S = 10.0
+#: Seconds of the random part of the first wait (Sidekiq: up to 5).
+INITIAL_JITTER_S = 5.0
+#: Seconds the ``process_cleanup`` guard lives: ``processes`` is pruned at most this often.
+CLEANUP_GUARD_S = 60
+#: Seconds after its last beat that a process counts as dead for orphan recovery.
+RECOVERY_TIMEOUT_S = 60.0
+
+
+def recover_process(redis: Any, keys: Keys, identity: str, *, now_s: float | None = None,
+                    stale_after_s: float = 0) -> int:
+    """Push ``identity``'s in-flight jobs back to their queues and drop its registry entries.
+
+    ``stale_after_s == 0`` recovers unconditionally (a supervisor saw that worker die); otherwise
+    only when its process hash is gone or its ``beat`` is older than ``stale_after_s``.
+    Returns the number of jobs pushed back, or -1 when the process is still alive.
+    """
+    name, script_keys, args = _recover_call(keys, identity, now_s, stale_after_s)
+    return int(Scripts(redis).run(name, script_keys, args))
+
+
+def _recover_call(keys: Keys, identity: str, now_s: float | None,
+                  stale_after_s: float) -> tuple[str, list[str], list[Any]]:
+    now_s = time.time() if now_s is None else now_s
+    script_keys = [keys.inflight(identity), keys.inflight_owners, keys.queues, keys.processes,
+                   keys.process(identity), keys.process_work(identity), keys.process_workers(identity)]
+    return "recover", script_keys, [keys.prefix, identity, repr(float(now_s)), repr(float(stale_after_s)),
+                                    WAKE_CAP]
+
+
+def recover_orphans(redis: Any, keys: Keys, *, now_s: float | None = None,
+                    stale_after_s: float = RECOVERY_TIMEOUT_S) -> dict[str, int]:
+    """Recover every in-flight owner whose heartbeat is stale: {identity: jobs pushed back}.
+
+    Live owners are left alone and absent from the result; one pipeline for all owners.
+    """
+    owners = sorted(_text(m) for m in redis.smembers(keys.inflight_owners))
+    if not owners:
+        return {}
+    calls = [_recover_call(keys, identity, now_s, stale_after_s) for identity in owners]
+    results = Scripts(redis).run_many(calls)
+    recovered: dict[str, int] = {}
+    for identity, result in zip(owners, results, strict=True):
+        if isinstance(result, Exception):
+            raise result
+        if int(result) >= 0:
+            recovered[identity] = int(result)
+    return recovered
+
+
+def prune_processes(redis: Any, keys: Keys) -> int:
+    """Drop ``processes`` members whose hash has no ``info``, at most once a minute cluster-wide."""
+    if not redis.set(keys.process_cleanup, 1, nx=True, ex=CLEANUP_GUARD_S):
+        return 0
+    members = list(redis.smembers(keys.processes))
+    if not members:
+        return 0
+    pipe = redis.pipeline(transaction=False)
+    for member in members:
+        pipe.hexists(keys.process(_text(member)), "info")
+    gone = [m for m, alive in zip(members, pipe.execute(), strict=True) if not alive]
+    return int(redis.srem(keys.processes, *gone)) if gone else 0
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Poller:
+    """Promotes due jobs and recovers orphans on a randomised schedule shared by the fleet."""
+
+    def __init__(self, redis: Any, keys: Keys, *, time_style: payload.TimeStyle = "float",
+                 average_interval_s: float = 5.0, poll_interval_average: float | None = None,
+                 recovery_timeout_s: float = RECOVERY_TIMEOUT_S, rng: random.Random | None = None,
+                 batch: int = 100) -> None:
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, got {batch}")
+        self.redis = redis
+        self.keys = keys
+        self.time_style = time_style
+        self.average_interval_s = average_interval_s
+        self.poll_interval_average = poll_interval_average
+        self.recovery_timeout_s = recovery_timeout_s
+        self.rng = rng or random.Random()
+        self.batch = batch
+        self.scripts = Scripts(redis)
+        self._stop = threading.Event()
+        self._failing_since: float | None = None
+
+    def promote_due(self, now_s: float | None = None) -> int:
+        """Move due jobs of ``retry``, then ``schedule``, to their queues; returns how many moved."""
+        now_s = time.time() if now_s is None else now_s
+        stamp = payload.timestamp(now_s, self.time_style)
+        args = [self.keys.prefix, repr(float(now_s)), self.batch, repr(stamp), WAKE_CAP]
+        moved = 0
+        for zset_key in (self.keys.retry, self.keys.schedule):
+            while not self._stop.is_set():
+                n = int(self.scripts.run("promote", [zset_key, self.keys.queues], args))
+                moved += n
+                if n < self.batch:
+                    break
+        return moved
+
+    def next_interval(self, process_count: int) -> float:
+        """Seconds until the next cycle, random so that the fleet polls about every ``average_interval_s``.
+
+        Each process waits on average ``count × average`` seconds, so N processes together poll
+        about once per ``average``. Below 10 processes the wait is uniform in [0.5, 1.5] × that
+        mean, so one process never goes silent for long; from 10 on it is uniform in [0, 2] ×
+        the mean (Sidekiq 8.0.10+), which spreads a large fleet evenly over the interval.
+        """
+        count = max(process_count, 1)
+        avg = self.poll_interval_average if self.poll_interval_average is not None \
+            else count * self.average_interval_s
+        if count < 10:
+            return avg * self.rng.random() + avg / 2
+        return 2 * avg * self.rng.random()
+
+    def initial_wait(self) -> float:
+        """Seconds before the first cycle (Sidekiq: 10 s unless a fixed average is set, plus up to 5 s)."""
+        fixed = 0.0 if self.poll_interval_average is not None else INITIAL_WAIT_S
+        return fixed + INITIAL_JITTER_S * self.rng.random()
+
+    def cycle(self, now_s: float | None = None) -> None:
+        """One round: promote, recover orphans, prune the registry."""
+        self.promote_due(now_s)
+        recovered = recover_orphans(self.redis, self.keys, now_s=now_s, stale_after_s=self.recovery_timeout_s)
+        for identity, n in recovered.items():
+            log.warning("recovered %d in-flight job(s) of dead process %s", n, identity)
+        prune_processes(self.redis, self.keys)
+
+    def run(self, stop: threading.Event) -> None:
+        """Initial wait, then cycles until ``stop`` is set; Redis errors are logged once and retried."""
+        self._stop = stop
+        if stop.wait(self.initial_wait()):
+            return
+        while not stop.is_set():
+            count = 1
+            try:
+                self.cycle()
+                count = int(self.redis.scard(self.keys.processes))
+            except Exception as exc:  # the poller must outlive any one failure
+                self._failed(exc)
+            else:
+                self._recovered()
+            stop.wait(self.next_interval(count))
+
+    def _failed(self, exc: BaseException) -> None:
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+            log.error("poller failed, retrying: %r", exc)
+
+    def _recovered(self) -> None:
+        if self._failing_since is not None:
+            log.warning("poller restored after %.1f s", time.monotonic() - self._failing_since)
+            self._failing_since = None
