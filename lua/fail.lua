@@ -1,0 +1,40 @@
+-- fail: a job that raised leaves the in-flight list for the retry set, the dead set, or nowhere.
+--
+-- KEYS[1] inflight      list    pyq:inflight:IDENTITY
+-- KEYS[2] retry         zset    retry set, score = next attempt (epoch s)
+-- KEYS[3] dead          zset    dead set, score = time of death (epoch s)
+-- KEYS[4] processed     string  stat:processed
+-- KEYS[5] processed_day string  stat:processed:YYYY-MM-DD
+-- KEYS[6] failed        string  stat:failed
+-- KEYS[7] failed_day    string  stat:failed:YYYY-MM-DD
+-- ARGV[1] raw                 the payload as fetched (removed from in-flight)
+-- ARGV[2] target              "retry", "dead" or "discard"
+-- ARGV[3] score               retry time or time of death (epoch s)
+-- ARGV[4] job                 the payload to store, with the error fields
+-- ARGV[5] now_s               epoch seconds, for the dead-set age trim
+-- ARGV[6] dead_timeout_s      dead entries older than this are dropped
+-- ARGV[7] dead_max_jobs       the dead set keeps at most this many - 1 older entries
+-- ARGV[8] day_ttl_s           expiry of the per-day counters
+--
+-- Returns: 1 if the raw payload was in the in-flight list, 0 if not (it is stored anyway).
+--- @include "includes/trim_dead"
+
+local inflight_key, retry_key, dead_key = KEYS[1], KEYS[2], KEYS[3]
+local processed_key, processed_day_key, failed_key, failed_day_key = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local raw, target, score, job = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now_s, dead_timeout_s, dead_max_jobs = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local day_ttl_s = ARGV[8]
+
+local removed = redis.call("LREM", inflight_key, -1, raw)
+if target == "retry" then
+  redis.call("ZADD", retry_key, score, job)
+elseif target == "dead" then
+  redis.call("ZADD", dead_key, score, job)
+  trim_dead(dead_key, now_s, dead_timeout_s, dead_max_jobs)
+end
+for _, key in ipairs({ processed_key, processed_day_key, failed_key, failed_day_key }) do
+  redis.call("INCRBY", key, 1)
+end
+redis.call("EXPIRE", processed_day_key, day_ttl_s)
+redis.call("EXPIRE", failed_day_key, day_ttl_s)
+return removed

@@ -1,0 +1,28 @@
+-- requeue: put unfinished jobs back at the front of their queues (shutdown, buffered jobs).
+--
+-- KEYS[1] inflight    list   pyq:inflight:IDENTITY
+-- KEYS[2] queues      set    names of known queues
+-- ARGV[1] prefix             key namespace ("" or "ns:"), to build queue:NAME and pyq:wake:NAME
+-- ARGV[2..] pairs            queue name, raw payload, queue name, raw payload, ...
+--
+-- A payload is pushed back only if it was still in the in-flight list, so a job that finished
+-- (or was recovered by another process) meanwhile is not run twice by this call. RPUSH puts it
+-- at the tail, where it is taken next (Sidekiq's put-back).
+-- Returns: the number of jobs pushed back.
+
+local inflight_key, queues_key = KEYS[1], KEYS[2]
+local prefix = ARGV[1]
+local first_pair = 2
+
+local pushed = 0
+for i = first_pair, #ARGV, 2 do
+  local queue_name, raw = ARGV[i], ARGV[i + 1]
+  if redis.call("LREM", inflight_key, -1, raw) > 0 then
+    redis.call("RPUSH", prefix .. "queue:" .. queue_name, raw)
+    redis.call("SADD", queues_key, queue_name)
+    redis.call("LPUSH", prefix .. "pyq:wake:" .. queue_name, "1")
+    redis.call("LTRIM", prefix .. "pyq:wake:" .. queue_name, 0, 15)
+    pushed = pushed + 1
+  end
+end
+return pushed

@@ -1,0 +1,113 @@
+"""The ``pyq`` command: ``pyq -C config/queue.yml`` runs the pool; subcommands read and change state."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__, logs
+from .config import Config, load, parse_queue
+from .connection import connect
+from .errors import ConfigError
+
+#: Exit statuses: success, runtime failure, bad usage or config.
+RET_OK, RET_FAILURE, RET_USAGE = 0, 1, 2
+
+log = logging.getLogger("pyq.cli")
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-C", "--config", "config_path", envvar="PYQ_CONFIG", type=click.Path(dir_okay=False),
+              help="YAML config file (pyq queue.yml or Sidekiq sidekiq.yml).")
+@click.option("-e", "--environment", help="Config section to apply (default: PYQ_ENV).")
+@click.option("-r", "--require", "requires", multiple=True, help="Module or .py file with jobs (repeatable).")
+@click.option("-q", "--queue", "queues", multiple=True, help="Queue to process, NAME or NAME,WEIGHT (repeatable).")
+@click.option("-c", "--concurrency", type=click.IntRange(min=1), help="Threads per process.")
+@click.option("-P", "--processes", type=click.IntRange(min=1), help="Worker processes.")
+@click.option("-t", "--timeout", type=click.FloatRange(min=0), help="Shutdown grace in seconds.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), help="Log line format.")
+@click.version_option(__version__, "-V", "--version", prog_name="pyq")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, environment: str | None, requires: tuple[str, ...],
+         queues: tuple[str, ...], concurrency: int | None, processes: int | None, timeout: float | None,
+         verbose: bool, log_format: str | None) -> None:
+    """Run a pool of pyq workers (Sidekiq-compatible), or an admin subcommand."""
+    overrides: dict[str, Any] = {"concurrency": concurrency, "processes": processes, "timeout": timeout,
+                                 "log_format": log_format, "log_level": "debug" if verbose else None}
+    try:
+        if queues:
+            overrides["queues"] = tuple(parse_queue(q, "--queue") for q in queues)
+        if requires:
+            overrides["require"] = requires
+        config = load(config_path, environment=environment, overrides=overrides)
+    except ConfigError as exc:
+        click.echo(f"pyq: {exc}", err=True)
+        ctx.exit(RET_USAGE)
+    ctx.obj = config
+    if ctx.invoked_subcommand is None:
+        ctx.exit(run_pool(config))
+
+
+def run_pool(config: Config) -> int:
+    """Import the job modules, wait for Redis, then supervise the workers."""
+    from .supervisor import Supervisor
+
+    logs.setup(config.log_level, config.log_format)
+    try:
+        import_jobs(config.require)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return RET_USAGE
+    wait_for_redis(config)
+    return Supervisor(config).run()
+
+
+def import_jobs(modules: tuple[str, ...] | list[str]) -> None:
+    """Import each ``require`` entry: a module name, or a path to a .py file or a package folder."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for entry in modules:
+        try:
+            if entry.endswith(".py") or os.sep in entry:
+                path = Path(entry)
+                spec = importlib.util.spec_from_file_location(path.stem, path / "__init__.py" if path.is_dir()
+                                                              else path)
+                if spec is None or spec.loader is None:
+                    raise ImportError(f"no Python file at {entry}")
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[path.stem] = module
+                spec.loader.exec_module(module)
+            else:
+                importlib.import_module(entry)
+        except Exception as exc:
+            raise ConfigError(f"require: cannot import {entry!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def wait_for_redis(config: Config) -> None:
+    """Block until Redis answers PING, logging once (then every minute) instead of a traceback loop."""
+    conn = connect(config.redis_url)
+    first_failure: float | None = None
+    last_log = 0.0
+    while True:
+        try:
+            conn.ping()
+            if first_failure is not None:
+                log.info("Redis at %s is up after %.0fs", config.redacted_url(), time.monotonic() - first_failure)
+            conn.close()
+            return
+        except Exception as exc:
+            now = time.monotonic()
+            if first_failure is None or now - last_log > 60:
+                log.error("cannot reach Redis at %s (%s); retrying every 2s", config.redacted_url(), exc)
+                last_log = now
+            first_failure = first_failure or now
+            time.sleep(2)

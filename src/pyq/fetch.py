@@ -1,0 +1,183 @@
+"""Taking jobs out of queues without ever losing one: queue order, fetch, ack, put-back.
+
+The in-flight contract:
+
+1. ``retrieve_work`` runs ``lua/fetch.lua``: up to N jobs move from the first
+   non-empty queues (in the order :class:`QueueOrder` gives) into this
+   process's list ``pyq:inflight:IDENTITY``, atomically. A job is never only
+   in Python memory.
+2. A job leaves the in-flight list only through ``lua/ack.lua`` (it
+   finished), ``lua/fail.lua`` (retry or dead set), ``lua/requeue.lua`` (put
+   back at shutdown) or ``lua/recover.lua`` (its process died).
+3. Acks are batched by :class:`Acker`: a job that succeeds costs no round
+   trip of its own; stats are counted in the same script call.
+
+Idle processes block on wake-up markers (``pyq:wake:QUEUE``) that pyq's
+enqueue, promotion and put-back scripts push, so a pyq-enqueued job starts
+within a round trip or two. Ruby clients push no marker: the blocking wait is
+bounded by ``fetch_wait`` so their jobs wait at most that long.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from .keys import STAT_DAY_TTL_S, Keys
+from .scripts import Scripts
+
+log = logging.getLogger("pyq.fetch")
+
+#: Most payloads per ack script call.
+ACK_BATCH = 500
+#: Seconds the acker waits after the first finished job so that more can join the batch.
+ACK_LINGER_S = 0.002
+
+
+class QueueOrder:
+    """Sidekiq's queue order per fetch: strict (no weights), random (all 1) or weighted."""
+
+    def __init__(self, queues: Sequence[tuple[str, int]], rng: random.Random | None = None) -> None:
+        names = list(dict.fromkeys(name for name, _ in queues))
+        weights = {name: weight for name, weight in queues}
+        self._rng = rng or random.Random()
+        self.names = names
+        if all(weights[n] == 0 for n in names):
+            self.mode = "strict"
+        elif all(weights[n] in (0, 1) for n in names):
+            self.mode = "random"
+        else:
+            self.mode = "weighted"
+        self._expanded = [n for n in names for _ in range(max(weights[n], 1))]
+
+    def __call__(self) -> list[str]:
+        if self.mode == "strict":
+            return self.names
+        if self.mode == "random":
+            return self._rng.sample(self.names, len(self.names))
+        shuffled = self._rng.sample(self._expanded, len(self._expanded))
+        return list(dict.fromkeys(shuffled))
+
+
+@dataclass(slots=True)
+class UnitOfWork:
+    """One fetched job: the queue it came from and its bytes as stored (``raw``)."""
+
+    queue: str
+    raw: bytes
+
+
+class Fetcher:
+    """Moves jobs from the queues into this process's in-flight list."""
+
+    def __init__(self, redis: Any, keys: Keys, identity: str, order: QueueOrder) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.identity = identity
+        self.order = order
+        self.scripts = Scripts(redis)
+        self._inflight_keys = [keys.inflight(identity), keys.inflight_owners]
+        self._wake_keys = [keys.wake(name) for name in order.names]
+
+    def retrieve_work(self, count: int) -> list[UnitOfWork]:
+        """Up to ``count`` jobs, oldest first, now recorded as in flight."""
+        names = self.order()
+        flat = self.scripts.run("fetch", [*self._inflight_keys, *map(self.keys.queue, names)],
+                                [self.identity, count])
+        return [UnitOfWork(names[flat[i] - 1], flat[i + 1]) for i in range(0, len(flat), 2)]
+
+    def wait_for_work(self, timeout_s: float) -> bool:
+        """Block until a wake-up marker arrives or ``timeout_s`` passes; True if woken."""
+        return self.redis.blpop(self._wake_keys, timeout=timeout_s) is not None
+
+    def requeue(self, units: Sequence[UnitOfWork]) -> int:
+        """Put unfinished jobs back at the front of their queues (only those still in flight)."""
+        if not units:
+            return 0
+        pairs = [x for u in units for x in (u.queue, u.raw)]
+        return int(self.scripts.run("requeue", [self.keys.inflight(self.identity), self.keys.queues],
+                                    [self.keys.prefix, *pairs]))
+
+
+def utc_day(now_s: float | None = None) -> str:
+    """Sidekiq's per-day stat suffix: the UTC date."""
+    return datetime.fromtimestamp(now_s or time.time(), timezone.utc).strftime("%Y-%m-%d")
+
+
+class Acker:
+    """Batches acknowledgements of finished jobs into one ``ack.lua`` call.
+
+    ``acknowledge`` is called from executor threads and never touches Redis;
+    the acker thread flushes a batch shortly after the first job joins it.
+    A failed flush keeps the batch and tries again, so a Redis outage delays
+    acks (the jobs stay in flight) but loses none.
+    """
+
+    def __init__(self, redis: Any, keys: Keys, identity: str) -> None:
+        self.scripts = Scripts(redis)
+        self.keys = keys
+        self.inflight_key = keys.inflight(identity)
+        self._pending: list[bytes] = []
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+
+    def acknowledge(self, raw: bytes) -> None:
+        with self._lock:
+            self._pending.append(raw)
+            first = len(self._pending) == 1
+        if first:
+            self._ready.set()
+
+    def flush(self) -> int:
+        """Ack everything pending now; returns how many were acked (0 if Redis failed)."""
+        with self._lock:
+            batch, self._pending = self._pending, []
+            self._ready.clear()
+        if not batch:
+            return 0
+        day = utc_day()
+        calls = [("ack", [self.inflight_key, self.keys.stat("processed"), self.keys.stat("processed", day)],
+                  [STAT_DAY_TTL_S, *batch[i:i + ACK_BATCH]]) for i in range(0, len(batch), ACK_BATCH)]
+        try:
+            results = self.scripts.run_many(calls)
+            errors = [r for r in results if isinstance(r, Exception)]
+            if errors:
+                raise errors[0]
+        except RedisError:
+            with self._lock:
+                self._pending[:0] = batch
+                self._ready.set()
+            raise
+        return len(batch)
+
+    def run(self, stop: threading.Event) -> None:
+        """Flush loop for the acker thread; exits once ``stop`` is set and nothing is pending."""
+        failing_since: float | None = None
+        while True:
+            self._ready.wait(0.5)
+            if stop.is_set() and not self._pending:
+                return
+            time.sleep(ACK_LINGER_S)
+            try:
+                self.flush()
+                if failing_since is not None:
+                    log.warning("acks flowing again after %.1fs", time.monotonic() - failing_since)
+                    failing_since = None
+            except RedisError as exc:
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    log.error("cannot ack finished jobs, will retry: %s", exc)
+                if stop.wait(1.0) and time.monotonic() - failing_since > 5:
+                    return
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)

@@ -1,0 +1,49 @@
+"""Logging setup: Sidekiq's line format by default, JSON lines with ``--log-format json``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+
+_LEVEL_NAMES = {"WARNING": "WARN"}
+
+
+class SidekiqFormatter(logging.Formatter):
+    """``2026-01-02T03:04:05.678Z pid=12 tid=ab3 INFO: message`` (Sidekiq's pretty format)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+        level = _LEVEL_NAMES.get(record.levelname, record.levelname)
+        line = f"{stamp} pid={record.process} tid={_tid(record)} {level}: {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, pid, tid, lvl, logger, msg (and exc)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"ts": record.created, "pid": record.process, "tid": _tid(record),
+                 "lvl": _LEVEL_NAMES.get(record.levelname, record.levelname), "logger": record.name,
+                 "msg": record.getMessage()}
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _tid(record: logging.LogRecord) -> str:
+    return format((record.thread or threading.get_ident()) ^ os.getpid(), "x")[-6:]
+
+
+def setup(level: str = "info", fmt: str = "text") -> None:
+    """Route pyq's loggers (and the root logger) to stderr in the chosen format."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else SidekiqFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

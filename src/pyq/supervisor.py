@@ -1,0 +1,185 @@
+"""The supervisor: forks worker processes, watches them, forwards signals.
+
+What a child's death triggers: its in-flight jobs go back to their queues at
+once (``scheduler.recover_process``, unconditionally: we saw it die), then a
+new child is forked after a backoff that doubles with each quick death of the
+same slot (reset once a child lived ``STABLE_AFTER_S``).
+
+Signals: TERM/INT stop (children finish or put back their jobs within
+``timeout``; a second TERM hurries them); TSTP quiets; TTIN makes every
+child dump its thread stacks. The supervisor stays single-threaded so that
+forking is safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+
+from .config import Config
+from .connection import connect
+from .heartbeat import make_identity
+from .keys import Keys
+
+log = logging.getLogger("pyq.supervisor")
+
+#: A child that lived this long resets its slot's restart backoff.
+STABLE_AFTER_S = 30.0
+#: Longest wait before re-forking a slot whose children keep dying.
+MAX_BACKOFF_S = 30.0
+#: Seconds beyond ``timeout`` the supervisor waits for children before killing them.
+EXIT_GRACE_S = 5.0
+
+_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGTSTP, signal.SIGTTIN)
+
+
+@dataclass
+class Slot:
+    """One worker position in the pool and its current child."""
+
+    index: int
+    pid: int = 0
+    identity: str = ""
+    started: float = 0.0
+    backoff_s: float = 0.0
+    respawn_at: float = field(default=0.0)
+
+
+class Supervisor:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.keys = Keys(config.namespace)
+        self.slots = [Slot(i) for i in range(config.processes)]
+        self.stopping = False
+        self._pending: list[int] = []
+
+    # --- lifecycle ------------------------------------------------------------------
+    def run(self) -> int:
+        """Fork the pool and watch it until a stop signal; returns the exit status."""
+        for sig in _FORWARDED:
+            signal.signal(sig, self._on_signal)
+        log.info("pyq starting %d process(es) x %d threads, queues %s, redis %s", len(self.slots),
+                 self.config.concurrency, ",".join(self.config.queue_names()), self.config.redacted_url())
+        for slot in self.slots:
+            self._fork(slot)
+        deadline: float | None = None
+        while any(slot.pid for slot in self.slots) or not self.stopping:
+            self._handle_signals()
+            if self.stopping and deadline is None:
+                deadline = time.monotonic() + self.config.timeout + EXIT_GRACE_S
+            self._reap()
+            if deadline is not None and time.monotonic() > deadline:
+                self._kill_remaining()
+            elif not self.stopping:
+                self._respawn_due()
+            time.sleep(0.05)
+        log.info("pyq stopped")
+        return 0
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self._pending.append(signum)
+
+    def _handle_signals(self) -> None:
+        while self._pending:
+            signum = self._pending.pop(0)
+            if signum in (signal.SIGTERM, signal.SIGINT):
+                if self.stopping:
+                    log.info("second stop signal: hurrying the workers")
+                else:
+                    log.info("stopping: workers finish running jobs for up to %ss", self.config.timeout)
+                self.stopping = True
+                signum = signal.SIGTERM
+            self._signal_children(signum)
+
+    def _signal_children(self, signum: int) -> None:
+        for slot in self.slots:
+            if slot.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(slot.pid, signum)
+
+    # --- children -----------------------------------------------------------------------
+    def _fork(self, slot: Slot) -> None:
+        slot.identity = make_identity()
+        parent = os.getpid()
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                status = _child_main(self.config, slot.identity, parent, old_mask)
+            finally:
+                logging.shutdown()
+                os._exit(status)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        slot.pid, slot.started = pid, time.monotonic()
+        log.info("worker %d started: pid %d, identity %s", slot.index, pid, slot.identity)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            slot = next((s for s in self.slots if s.pid == pid), None)
+            if slot is not None:
+                self._child_exited(slot, status)
+
+    def _child_exited(self, slot: Slot, status: int) -> None:
+        code = os.waitstatus_to_exitcode(status)
+        slot.pid = 0
+        if self.stopping and code == 0:
+            return
+        how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        log.error("worker %d (%s) %s: recovering its jobs", slot.index, slot.identity, how)
+        self._recover(slot.identity)
+        if self.stopping:
+            return
+        lived = time.monotonic() - slot.started
+        slot.backoff_s = 0.0 if lived > STABLE_AFTER_S else min(MAX_BACKOFF_S, max(0.5, slot.backoff_s * 2))
+        slot.respawn_at = time.monotonic() + slot.backoff_s
+        if slot.backoff_s:
+            log.warning("worker %d restarts in %.1fs", slot.index, slot.backoff_s)
+
+    def _recover(self, identity: str) -> None:
+        from .scheduler import recover_process
+
+        try:
+            conn = connect(self.config.redis_url)
+            try:
+                pushed = recover_process(conn, self.keys, identity, stale_after_s=0)
+            finally:
+                conn.close()
+            log.info("put %d in-flight job(s) of %s back on their queues", max(pushed, 0), identity)
+        except Exception as exc:  # Redis down: survivors recover it once its heartbeat expires
+            log.error("cannot recover jobs of %s now (%s); they will be recovered later", identity, exc)
+
+    def _respawn_due(self) -> None:
+        now = time.monotonic()
+        for slot in self.slots:
+            if not slot.pid and now >= slot.respawn_at:
+                self._fork(slot)
+
+    def _kill_remaining(self) -> None:
+        for slot in self.slots:
+            if slot.pid:
+                log.error("worker %d did not stop in time: killing it", slot.index)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(slot.pid, signal.SIGKILL)
+
+
+def _child_main(config: Config, identity: str, parent: int, old_mask: set[signal.Signals]) -> int:
+    from .worker import Worker
+
+    worker = Worker(config, identity)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: worker.stop())
+    signal.signal(signal.SIGTSTP, lambda *_: worker.make_quiet())
+    signal.signal(signal.SIGTTIN, lambda *_: worker.on_signal("TTIN"))
+    signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    return worker.run(parent_pid=parent)

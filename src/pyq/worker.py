@@ -1,0 +1,337 @@
+"""One worker process: one Sidekiq "process" identity running jobs with one concurrency budget.
+
+Threads (all daemons; the main thread only waits and handles signals):
+
+1. fetcher   -- keeps up to ``concurrency + prefetch`` jobs in flight, decodes
+               them and hands sync jobs to the executors, async jobs to the loop;
+               blocks on wake-up markers when the queues are empty.
+2. executors -- ``concurrency`` threads running sync jobs.
+3. loop      -- one asyncio event loop for ``async def`` jobs, started on first use.
+4. acker     -- batches acks of finished jobs (fetch.Acker).
+5. heartbeat -- the process registry the Web UI reads, and remote signals.
+6. poller    -- promotes due scheduled/retry jobs; recovers orphaned in-flight jobs.
+7. cron      -- sidekiq-cron schedules (exactly once per tick across processes).
+
+Stopping (TERM): stop fetching, put buffered jobs back, wait for running ones
+until ``timeout``, then put every unfinished job back at the front of its
+queue, interrupt the job threads, flush acks and deregister.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from .config import Config
+from .connection import connect
+from .errors import Shutdown
+from .fetch import Acker, Fetcher, QueueOrder, UnitOfWork
+from .keys import Keys
+from .processor import JobContext, Processor, Settings
+
+log = logging.getLogger("pyq.worker")
+
+#: Seconds a job thread gets after being interrupted at the shutdown deadline (Sidekiq: 3).
+INTERRUPT_GRACE_S = 3.0
+
+
+class Worker:
+    """Runs jobs from the configured queues until stopped."""
+
+    def __init__(self, config: Config, identity: str, redis: Any = None) -> None:
+        self.config = config
+        self.identity = identity
+        self.concurrency = config.concurrency
+        self.capacity = config.concurrency + (config.prefetch if config.prefetch is not None else config.concurrency)
+        self.redis = redis or connect(config.redis_url)
+        self.keys = Keys(config.namespace)
+        queues = [(q.name, q.weight) for q in config.queues]
+        self.fetcher = Fetcher(self.redis, self.keys, identity, QueueOrder(queues))
+        self.acker = Acker(self.redis, self.keys, identity)
+        self.processor = Processor(self.redis, self.keys, identity, self.acker, Settings(
+            config.max_retries, config.dead_max_jobs, config.dead_timeout, config.time_format))  # type: ignore[arg-type]
+        self.stopping = threading.Event()      # no more fetching
+        self.finished = threading.Event()      # shutdown complete
+        self._quiet = threading.Event()
+        self._hurry = threading.Event()
+        self._buffer: queue.SimpleQueue[JobContext | None] = queue.SimpleQueue()
+        self._room = threading.Condition()
+        self._outstanding: set[UnitOfWork] = set()
+        self._busy: dict[str, tuple[str, bytes, float]] = {}
+        self._threads: dict[str, threading.Thread] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._services_stop = threading.Event()
+        self.started_at = time.time()
+
+    # --- WorkerState, as the heartbeat sees it ---------------------------------------------
+    @property
+    def quiet(self) -> bool:
+        return self._quiet.is_set()
+
+    def busy_jobs(self) -> list[tuple[str, str, bytes, float]]:
+        return [(tid, q, raw, at) for tid, (q, raw, at) in list(self._busy.items())]
+
+    def on_signal(self, signal: str) -> None:
+        """TSTP quiets, TERM stops, TTIN dumps thread stacks (from the Web UI or a process signal)."""
+        if signal == "TSTP":
+            self.make_quiet()
+        elif signal in ("TERM", "INT"):
+            self.stop()
+        elif signal == "TTIN":
+            dump_threads()
+
+    def make_quiet(self) -> None:
+        if not self._quiet.is_set():
+            log.info("quiet: finishing running jobs, fetching no new ones")
+        self._quiet.set()
+
+    def stop(self) -> None:
+        """Begin a graceful stop; a second call hurries it (deadline now)."""
+        if self.stopping.is_set():
+            log.info("stop requested again: hurrying")
+            self._hurry.set()
+        self._quiet.set()
+        self.stopping.set()
+        with self._room:
+            self._room.notify_all()
+
+    # --- run ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start every thread; returns at once."""
+        self._spawn("acker", self.acker.run, self.finished)
+        for i in range(self.concurrency):
+            self._spawn(f"executor-{i}", self._execute)
+        self._spawn("fetcher", self._fetch_loop)
+        self._start_services()
+
+    def run(self, parent_pid: int | None = None) -> int:
+        """Start, wait for a stop (or the parent's death), shut down; returns the exit status."""
+        self.start()
+        while not self.stopping.wait(0.5):
+            if parent_pid is not None and os.getppid() != parent_pid:
+                log.warning("supervisor %d is gone: stopping", parent_pid)
+                self.stop()
+        self.shutdown()
+        return 0
+
+    def _spawn(self, name: str, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=f"pyq-{name}", daemon=True)
+        self._threads[name] = thread
+        thread.start()
+
+    def _start_services(self) -> None:
+        from .heartbeat import Heartbeat, process_info
+        from .scheduler import Poller
+
+        cfg = self.config
+        info = process_info(self.identity, concurrency=cfg.concurrency, started_at=self.started_at,
+                            queues=[(q.name, q.weight) for q in cfg.queues], tag=cfg.tag, labels=cfg.labels)
+        self.heartbeat = Heartbeat(self.redis, self.keys, self.identity, info, self, cfg.heartbeat_interval)
+        self._spawn("heartbeat", self.heartbeat.run, self._services_stop)
+        poller = Poller(self.redis, self.keys, time_style=cfg.time_format,
+                        average_interval_s=cfg.average_scheduled_poll_interval,
+                        poll_interval_average=cfg.poll_interval_average, recovery_timeout_s=cfg.recovery_timeout)
+        self._spawn("poller", poller.run, self._services_stop)
+        self._start_cron()
+
+    def _start_cron(self) -> None:
+        from . import cron
+        from .client import Client
+
+        jobs = cron.parse_schedule(dict(self.config.cron), f"{self.config.source or 'config'}: cron")
+        if self.config.schedule_file:
+            jobs += cron.load_schedule_file(self.config.schedule_file)
+        version = self.config.sidekiq_cron_version
+        client = Client(connection=self.redis, namespace=self.config.namespace, time_style=self.config.time_format)
+        if jobs:
+            cron.CronStore(self.redis, self.keys, version=version).sync(jobs)
+        poller = cron.CronPoller(self.redis, self.keys, client, version=version)
+        self._spawn("cron", poller.run, self._services_stop)
+
+    # --- fetcher thread ----------------------------------------------------------------------
+    def _fetch_loop(self) -> None:
+        failing_since: float | None = None
+        while not self.stopping.is_set():
+            if self._quiet.is_set():
+                self.stopping.wait(0.5)
+                continue
+            room = self._wait_for_room()
+            if room <= 0:
+                continue
+            try:
+                units = self.fetcher.retrieve_work(room)
+                if not units:
+                    self.fetcher.wait_for_work(self.config.fetch_wait)
+                    continue
+            except RedisError as exc:
+                failing_since = failing_since or _log_outage(exc)
+                self.stopping.wait(1.0)
+                continue
+            if failing_since is not None:
+                log.warning("Redis is back after %.1fs: fetching again", time.monotonic() - failing_since)
+                failing_since = None
+            self._dispatch(units)
+
+    def _wait_for_room(self) -> int:
+        with self._room:
+            room = self.capacity - len(self._outstanding)
+            if room <= 0:
+                self._room.wait(0.5)
+            return room
+
+    def _dispatch(self, units: list[UnitOfWork]) -> None:
+        with self._room:
+            self._outstanding.update(units)
+        for unit in units:
+            ctx = self.processor.prepare(unit)
+            if ctx is None:
+                self._done(unit)
+            elif ctx.definition.is_async:
+                asyncio.run_coroutine_threadsafe(self._run_async(ctx), self._event_loop())
+            else:
+                self._buffer.put(ctx)
+
+    def _done(self, unit: UnitOfWork) -> None:
+        with self._room:
+            self._outstanding.discard(unit)
+            self._room.notify()
+
+    # --- executors --------------------------------------------------------------------------
+    def _execute(self) -> None:
+        tid = _thread_id()
+        while True:
+            ctx = self._buffer.get()
+            if ctx is None:
+                return
+            self._busy[tid] = (ctx.queue, ctx.raw, time.time())
+            try:
+                self.processor.run(ctx)
+            except Shutdown:
+                return  # interrupted at the deadline: the job was put back
+            finally:
+                self._busy.pop(tid, None)
+                self._done(ctx.unit)
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._spawn("loop", self._loop.run_forever)
+        return self._loop
+
+    async def _run_async(self, ctx: JobContext) -> None:
+        tid = f"a{id(ctx):x}"
+        self._busy[tid] = (ctx.queue, ctx.raw, time.time())
+        try:
+            await self.processor.run_async(ctx)
+        except (Shutdown, asyncio.CancelledError):
+            pass
+        finally:
+            self._busy.pop(tid, None)
+            self._done(ctx.unit)
+
+    # --- shutdown ---------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Sidekiq's stop: put back what did not start, wait until the deadline, put back the rest."""
+        deadline = time.monotonic() + self.config.timeout
+        self.stop()
+        self._requeue(self._drain_buffer())
+        while self._outstanding and time.monotonic() < deadline and not self._hurry.is_set():
+            with self._room:
+                self._room.wait(0.1)
+        for _ in range(self.concurrency):
+            self._buffer.put(None)
+        unfinished = list(self._outstanding)
+        if unfinished:
+            log.warning("%d job(s) still running at the deadline: putting them back", len(unfinished))
+            self._flush_acks()
+            self._requeue(unfinished)
+            self._interrupt_jobs()
+        self._services_stop.set()
+        self.finished.set()
+        self._flush_acks()
+        self._deregister()
+
+    def _drain_buffer(self) -> list[UnitOfWork]:
+        units = []
+        while True:
+            try:
+                ctx = self._buffer.get_nowait()
+            except queue.Empty:
+                return units
+            if ctx is not None:
+                units.append(ctx.unit)
+                self._done(ctx.unit)
+
+    def _requeue(self, units: list[UnitOfWork]) -> None:
+        if not units:
+            return
+        try:
+            pushed = self.fetcher.requeue(units)
+            log.info("put %d job(s) back at the front of their queues", pushed)
+        except RedisError as exc:
+            log.error("cannot put %d job(s) back (%s); they stay in flight and will be recovered", len(units), exc)
+
+    def _flush_acks(self) -> None:
+        try:
+            self.acker.flush()
+        except RedisError as exc:
+            log.error("cannot flush %d ack(s): %s; those jobs may run again", self.acker.pending, exc)
+
+    def _interrupt_jobs(self) -> None:
+        for thread in self._threads.values():
+            if thread.name.startswith("pyq-executor") and thread.is_alive() and thread.ident:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(Shutdown))
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(_cancel_all, self._loop)
+        end = time.monotonic() + INTERRUPT_GRACE_S
+        for thread in self._threads.values():
+            if thread.name.startswith("pyq-executor"):
+                thread.join(max(0.0, end - time.monotonic()))
+
+    def _deregister(self) -> None:
+        heartbeat = getattr(self, "heartbeat", None)
+        try:
+            if heartbeat is not None:
+                heartbeat.deregister()
+        except RedisError as exc:
+            log.error("cannot deregister %s: %s", self.identity, exc)
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
+
+
+def _log_outage(exc: Exception) -> float:
+    log.error("cannot fetch jobs, Redis unreachable (%s); retrying every second", exc)
+    return time.monotonic()
+
+
+def _thread_id() -> str:
+    """A short opaque id for the Web UI's work table (Sidekiq uses base 36)."""
+    n = threading.get_ident() ^ os.getpid()
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while n:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+    return out or "0"
+
+
+def dump_threads() -> None:
+    """TTIN: every thread's stack to the log."""
+    frames = sys._current_frames()
+    for thread in threading.enumerate():
+        frame = frames.get(thread.ident or -1)
+        stack = "".join(traceback.format_stack(frame)) if frame else "(no frame)\n"
+        log.warning("thread %s (%s):\n%s", thread.name, thread.ident, stack.rstrip())
