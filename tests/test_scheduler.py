@@ -212,6 +212,48 @@ def test_concurrent_recovery_from_several_processes_pushes_each_job_once(r: redi
     assert not r.smembers("pyq:inflight-owners") and not r.keys("pyq:inflight:*")
 
 
+_LIVE_WORKER = """
+import sys, threading, redis
+from pyq.heartbeat import Heartbeat, make_identity, process_info
+from pyq.keys import Keys
+conn, keys = redis.Redis.from_url(sys.argv[1]), Keys()
+identity = make_identity()
+for i in range(3):
+    conn.lpush(keys.inflight(identity), '{"class":"HardJob","args":[%d],"queue":"low"}' % i)
+conn.sadd(keys.inflight_owners, identity)
+
+class State:
+    concurrency, quiet = 3, False
+    def busy_jobs(self): return []
+    def on_signal(self, signal): pass
+
+hb = Heartbeat(conn, keys, identity, process_info(identity, concurrency=3, queues=[("low", 0)], started_at=0),
+               State(), interval_s=0.05)
+hb.beat()
+print(identity, flush=True)
+hb.run(threading.Event())
+"""
+
+
+def test_a_killed_worker_is_recovered_once_its_heartbeat_is_stale(r: redis.Redis, redis_url: str) -> None:
+    # Given a worker process that beats and holds three fetched jobs
+    with subprocess.Popen([sys.executable, "-c", _LIVE_WORKER, redis_url], stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            identity = proc.stdout.readline().strip()  # type: ignore[union-attr]
+            assert identity and r.llen(f"pyq:inflight:{identity}") == 3
+            # While it is alive, nothing is recovered
+            assert recover_orphans(r, Keys(), stale_after_s=60) == {}
+        finally:
+            # When it is SIGKILLed
+            proc.kill()
+            proc.wait(5)
+    # Then once its beat is older than the timeout (clock moved on), its jobs are back
+    assert recover_orphans(r, Keys(), stale_after_s=60) == {}
+    assert recover_orphans(r, Keys(), now_s=time.time() + 61, stale_after_s=60) == {identity: 3}
+    assert sorted(json.loads(x)["args"][0] for x in r.lrange("queue:low", 0, -1)) == [0, 1, 2]
+    assert not r.sismember("processes", identity) and not r.exists(identity)
+
+
 # --- pruning and the run loop ----------------------------------------------------------
 
 
