@@ -94,6 +94,10 @@ def test_work_hash_holds_running_jobs_under_both_names(r: redis.Redis) -> None:
         assert work["t1"] == {"queue": "critical", "payload": JOB, "run_at": int(NOW - 3.7)}
         assert work["t2"]["queue"] == "default" and isinstance(work["t2"]["run_at"], int)
         assert 55 <= r.ttl(key) <= 60
+    # A payload that is not valid UTF-8 does not stop the beat
+    state.jobs = [("t3", "default", b"\xff{}", NOW)]
+    hb.beat(NOW + 1)
+    assert json.loads(r.hget(f"{ident}:work", "t3"))["payload"] == "\ufffd{}"
     # When idle again, the next beat leaves no stale entries behind.
     state.jobs = []
     hb.beat(NOW + 5)

@@ -64,6 +64,13 @@ def test_fixed_average_ignores_the_process_count_and_the_10_s_initial_wait() -> 
     assert Poller(None, Keys(), rng=LowRandom(0.5)).initial_wait() == 12.5
 
 
+def test_bad_settings_are_refused_with_the_value() -> None:
+    with pytest.raises(ValueError, match="batch"):
+        Poller(None, Keys(), batch=0)
+    with pytest.raises(ValueError, match="'seconds'"):
+        Poller(None, Keys(), time_style="seconds")  # type: ignore[arg-type]
+
+
 # --- promote_due ---------------------------------------------------------------------
 
 

@@ -109,6 +109,8 @@ class Poller:
                  batch: int = 100) -> None:
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
+        if time_style not in ("float", "ms"):
+            raise ValueError(f"time_style must be 'float' or 'ms', got {time_style!r}")
         self.redis = redis
         self.keys = keys
         self.time_style = time_style
