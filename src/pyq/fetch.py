@@ -67,9 +67,9 @@ class QueueOrder:
         return list(dict.fromkeys(shuffled))
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class UnitOfWork:
-    """One fetched job: the queue it came from and its bytes as stored (``raw``)."""
+    """One fetched job: the queue it came from and its bytes as stored (``raw``); hashed by identity."""
 
     queue: str
     raw: bytes

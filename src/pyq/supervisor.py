@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import time
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class Supervisor:
         self.keys = Keys(config.namespace)
         self.slots = [Slot(i) for i in range(config.processes)]
         self.stopping = False
+        self._stop_at = 0.0
         self._pending: list[int] = []
 
     # --- lifecycle ------------------------------------------------------------------
@@ -87,11 +89,13 @@ class Supervisor:
         while self._pending:
             signum = self._pending.pop(0)
             if signum in (signal.SIGTERM, signal.SIGINT):
-                if self.stopping:
-                    log.info("second stop signal: hurrying the workers")
-                else:
+                if not self.stopping:
                     log.info("stopping: workers finish running jobs for up to %ss", self.config.timeout)
-                self.stopping = True
+                    self.stopping, self._stop_at = True, time.monotonic()
+                elif time.monotonic() - self._stop_at < 1.0:
+                    continue  # the same request delivered twice (e.g. to the whole process group)
+                else:
+                    log.info("second stop signal: hurrying the workers")
                 signum = signal.SIGTERM
             self._signal_children(signum)
 
@@ -103,19 +107,19 @@ class Supervisor:
 
     # --- children -----------------------------------------------------------------------
     def _fork(self, slot: Slot) -> None:
-        slot.identity = make_identity()
+        host, nonce = make_identity().rsplit(":", 2)[0], secrets.token_hex(6)
         parent = os.getpid()
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)
         pid = os.fork()
         if pid == 0:
             status = 1
             try:
-                status = _child_main(self.config, slot.identity, parent, old_mask)
+                status = _child_main(self.config, f"{host}:{os.getpid()}:{nonce}", parent, old_mask)
             finally:
                 logging.shutdown()
                 os._exit(status)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-        slot.pid, slot.started = pid, time.monotonic()
+        slot.pid, slot.started, slot.identity = pid, time.monotonic(), f"{host}:{pid}:{nonce}"
         log.info("worker %d started: pid %d, identity %s", slot.index, pid, slot.identity)
 
     def _reap(self) -> None:

@@ -72,6 +72,8 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._services_stop = threading.Event()
         self.started_at = time.time()
+        self.exit_status = 0
+        self._stop_requested_at: float | None = None
 
     # --- WorkerState, as the heartbeat sees it ---------------------------------------------
     @property
@@ -96,10 +98,16 @@ class Worker:
         self._quiet.set()
 
     def stop(self) -> None:
-        """Begin a graceful stop; a second call hurries it (deadline now)."""
-        if self.stopping.is_set():
+        """Begin a graceful stop; a second call hurries it (deadline now).
+
+        A repeat within a second is the same request arriving twice (Ctrl-C reaches the whole
+        process group and the supervisor forwards it too), not a second one.
+        """
+        now = time.monotonic()
+        if self._stop_requested_at is not None and now - self._stop_requested_at > 1.0 and not self._hurry.is_set():
             log.info("stop requested again: hurrying")
             self._hurry.set()
+        self._stop_requested_at = self._stop_requested_at or now
         self._quiet.set()
         self.stopping.set()
         with self._room:
@@ -122,10 +130,20 @@ class Worker:
                 log.warning("supervisor %d is gone: stopping", parent_pid)
                 self.stop()
         self.shutdown()
-        return 0
+        return self.exit_status
 
     def _spawn(self, name: str, target: Any, *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, name=f"pyq-{name}", daemon=True)
+        def guarded() -> None:
+            try:
+                target(*args)
+            except Shutdown:
+                pass
+            except BaseException:
+                log.exception("thread %s crashed: stopping this worker so that it is replaced", name)
+                self.exit_status = 1
+                self.stop()
+
+        thread = threading.Thread(target=guarded, name=f"pyq-{name}", daemon=True)
         self._threads[name] = thread
         thread.start()
 
@@ -243,7 +261,8 @@ class Worker:
     def shutdown(self) -> None:
         """Sidekiq's stop: put back what did not start, wait until the deadline, put back the rest."""
         deadline = time.monotonic() + self.config.timeout
-        self.stop()
+        self._quiet.set()
+        self.stopping.set()
         self._requeue(self._drain_buffer())
         while self._outstanding and time.monotonic() < deadline and not self._hurry.is_set():
             with self._room:

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs (Python packages, redis-server, Ruby Sidekiq) and runs it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v ruby >/dev/null || need+=(ruby)
+dpkg -s ruby-sidekiq >/dev/null 2>&1 || need+=(ruby-sidekiq)
+dpkg -s ruby-sidekiq-cron >/dev/null 2>&1 || need+=(ruby-sidekiq-cron)
+dpkg -s ruby-activejob >/dev/null 2>&1 || need+=(ruby-activejob)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]} (apt-get)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+bash scripts/install.sh
+ruff check src tests examples bench
+python3 -m pytest "$@"
