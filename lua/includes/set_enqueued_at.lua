@@ -2,6 +2,7 @@
 -- Edits the JSON text in place instead of decoding and re-encoding it, so every other byte
 -- (key order, float precision, unicode) stays exactly as the producer wrote it. Only the
 -- top-level key is touched: ActiveJob envelopes carry a nested "enqueued_at" of their own.
+-- An existing value that is an array or object is left alone rather than half-replaced.
 local function set_enqueued_at(raw, value)
   local depth, pos, len = 0, 1, #raw
   while pos <= len do
@@ -17,6 +18,8 @@ local function set_enqueued_at(raw, value)
       end
       if depth == 1 and string.sub(raw, i, j) == '"enqueued_at"' then
         local _, colon_end = string.find(raw, "^%s*:%s*", j + 1)
+        local opener = colon_end and string.sub(raw, colon_end + 1, colon_end + 1)
+        if opener == "[" or opener == "{" then return raw end  -- not a timestamp: leave the job as it is
         if colon_end then
           local vend = select(2, string.find(raw, '^[^,}%s]+', colon_end + 1))
           if string.sub(raw, colon_end + 1, colon_end + 1) == '"' then
