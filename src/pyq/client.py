@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import payload
+from . import payload, unique
 from .connection import connect
 from .job import Job, JobDefinition
 from .keys import Keys
@@ -60,6 +60,8 @@ class Client:
         job = self._run_middleware(job)
         if job is None:
             return None
+        if job.get("lock"):  # sidekiq-unique-jobs: lock and push in one script
+            return unique.push(self, job, at_s)
         self._store([self._store_call(job["queue"], at_s, [job])])
         return job["jid"]
 
@@ -105,6 +107,10 @@ class Client:
             job, at_s = self._normalize(item)
             job = self._run_middleware(job)
             if job is None:
+                continue
+            if job.get("lock"):
+                jid = unique.push(self, job, at_s)
+                jids.extend([jid] if jid else [])
                 continue
             groups.setdefault((job["queue"], at_s), []).append(job)
             jids.append(job["jid"])
