@@ -372,6 +372,17 @@ def test_parse_queue_rejects_bad_items_naming_where(item: Any) -> None:
 
 # --- Config --------------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("environment", [None, "production"])
+def test_keys_without_values_take_empty_values(environment: str | None) -> None:
+    config = load(cfg("nulls.yml"), environment=environment, env={})
+    assert config == Config(source=cfg("nulls.yml"), environment=environment)
+    assert (config.require, config.labels, dict(config.cron)) == ((), (), {})
+
+
+def test_config_is_hashable_despite_the_cron_mapping() -> None:
+    assert hash(load(cfg("cron.yml"), env={})) == hash(load(cfg("cron.yml"), env={}))
+
+
 def test_config_is_frozen_and_replace_returns_a_copy() -> None:
     config = Config()
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -66,7 +66,7 @@ class Config:
     dead_max_jobs: int = 10_000
     dead_timeout: int = 15_552_000  # seconds (180 days)
     require: tuple[str, ...] = ()
-    cron: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    cron: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     schedule_file: str | None = None
     sidekiq_cron_version: int = 2
     metrics_port: int | None = None
@@ -168,9 +168,11 @@ def _optional(inner: Check) -> Check:
 def _strings(value: Any, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
-    if value is not None and not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
         _fail(where, "a list of strings", value)
-    return tuple(value or ())
+    return tuple(value)
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:
@@ -310,7 +312,7 @@ def _split(data: dict[str, Any], environment: str | None) -> tuple[dict[str, Any
     """The top-level settings and the section of ``environment``; other environments' sections are dropped."""
     base: dict[str, Any] = {}
     for key, value in data.items():
-        if key in _KNOWN or not (isinstance(value, dict) or (value is None and key == environment)):
+        if key in _KNOWN or not (value is None or isinstance(value, dict)):
             base[key] = value
     section = data.get(environment) if environment and environment not in _KNOWN else None
     return base, section if isinstance(section, dict) else {}
