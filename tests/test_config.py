@@ -195,6 +195,15 @@ def test_overrides_win_over_everything_and_none_means_not_given() -> None:
     assert config.queues == (QueueWeight("urgent", 4), QueueWeight("default", 0))
 
 
+def test_overrides_take_the_command_line_shapes() -> None:
+    # Given what the CLI builds from repeated -q / -r flags: tuples, queues already parsed
+    queues = (parse_queue("critical,2", "-q"), parse_queue("low", "-q"))
+    config = load(env={}, overrides={"queues": queues, "require": ("app.jobs", "more.py"), "timeout": 0})
+    assert config.queues == (QueueWeight("critical", 2), QueueWeight("low", 0))
+    assert config.require == ("app.jobs", "more.py")
+    assert config.timeout == 0.0
+
+
 def test_unknown_override_is_an_error() -> None:
     with pytest.raises(ConfigError, match="overrides: concurency: unknown setting"):
         load(env={}, overrides={"concurency": 3})

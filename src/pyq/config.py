@@ -170,7 +170,7 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
         return tuple(part.strip() for part in value.split(",") if part.strip())
     if value is None:
         return ()
-    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+    if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) and item for item in value):
         _fail(where, "a list of strings", value)
     return tuple(value)
 
@@ -217,7 +217,7 @@ def parse_queue(item: Any, where: str) -> QueueWeight:
 def _queues(value: Any, where: str) -> tuple[QueueWeight, ...]:
     if isinstance(value, str):
         value = [item for item in re.split(r"[\s;]+", value) if item]
-    if not isinstance(value, list) or not value:
+    if not isinstance(value, (list, tuple)) or not value:
         _fail(where, "a non-empty list of queues", value)
     queues = tuple(parse_queue(item, f"{where}[{i}]") for i, item in enumerate(value))
     twice = [q.name for i, q in enumerate(queues) if q.name in {p.name for p in queues[:i]}]
