@@ -116,11 +116,15 @@ class Worker:
     # --- run ------------------------------------------------------------------------------
     def start(self) -> None:
         """Start every thread; returns at once."""
+        self._start_services()
+        try:  # registered before the first fetch, so no survivor takes our in-flight jobs for orphans
+            self.heartbeat.beat()
+        except RedisError as exc:
+            log.error("first heartbeat failed (%s); the heartbeat thread keeps trying", exc)
         self._spawn("acker", self.acker.run, self.finished)
         for i in range(self.concurrency):
             self._spawn(f"executor-{i}", self._execute)
         self._spawn("fetcher", self._fetch_loop)
-        self._start_services()
 
     def run(self, parent_pid: int | None = None) -> int:
         """Start, wait for a stop (or the parent's death), shut down; returns the exit status."""
