@@ -41,8 +41,9 @@ from .processor import JobContext, Processor, Settings
 
 log = logging.getLogger("pyq.worker")
 
-#: Seconds a job thread gets after being interrupted at the shutdown deadline (Sidekiq: 3).
-INTERRUPT_GRACE_S = 3.0
+#: Seconds a job thread gets to unwind after being interrupted at the deadline; its job is already back
+#: on its queue, so this only bounds how long the exit waits (Sidekiq gives 3).
+INTERRUPT_GRACE_S = 1.0
 
 
 class Worker:

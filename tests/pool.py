@@ -1,0 +1,57 @@
+"""Run a real ``pyq`` pool in a subprocess for tests, and wait on Redis-side outcomes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TESTS_DIR = Path(__file__).parent
+
+
+def write_config(path: Path, redis_url: str, **settings: Any) -> Path:
+    config = {"redis_url": redis_url, "concurrency": 5, "processes": 2, "queues": ["default"],
+              "timeout": 5, "require": ["workerjobs"], "log_level": "info", **settings}
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@contextmanager
+def running_pool(tmp_path: Path, redis_url: str, *args: str, **settings: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """``pyq -C cfg`` in its own session; killed with its whole process group afterwards."""
+    cfg = write_config(tmp_path / "pool.yml", redis_url, **settings)
+    env = {**os.environ, "PYTHONPATH": str(TESTS_DIR), "PYQ_REDIS_URL": redis_url}
+    with open(tmp_path / "pool.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "pyq", "-C", str(cfg), *args], env=env, cwd=tmp_path,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            yield proc
+        finally:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.02) -> Any:
+    """Poll ``predicate`` until it is truthy; fail the test with a clear message at ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s: {getattr(predicate, '__name__', predicate)}")
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of ``pid`` (the worker processes of a supervisor)."""
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]

@@ -1,0 +1,46 @@
+"""Jobs that the worker process tests run in real pyq processes (``-r workerjobs``).
+
+Each job records what it did in the test Redis (``PYQ_REDIS_URL``) so the test
+process can count completions across processes and restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import redis
+
+import pyq
+
+_conn: tuple[int, redis.Redis] | None = None
+
+
+def conn() -> redis.Redis:
+    global _conn
+    if _conn is None or _conn[0] != os.getpid():
+        _conn = (os.getpid(), redis.Redis.from_url(os.environ["PYQ_REDIS_URL"]))
+    return _conn[1]
+
+
+@pyq.job(name="Record")
+def record(token: str) -> None:
+    conn().rpush("test:done", token)
+
+
+@pyq.job(name="AsyncRecord")
+async def arecord(token: str) -> None:
+    conn().rpush("test:done", token)
+
+
+@pyq.job(name="Sleepy")
+def sleepy(token: str, seconds: float) -> None:
+    conn().rpush("test:started", token)
+    time.sleep(seconds)
+    conn().rpush("test:done", token)
+
+
+@pyq.job(name="Slowish")
+def slowish(token: str) -> None:
+    time.sleep(0.002)
+    conn().rpush("test:done", token)
