@@ -347,3 +347,27 @@ def test_five_poller_processes_enqueue_each_tick_exactly_once(r: redis.Redis, re
     assert sum(1 for p in per_process if p) >= 2, per_process  # the work really was shared
     fired = sorted(j["args"][0] for j in queued(r))
     assert fired == sorted([T0 + i for i in range(100)] * 2)
+
+
+def test_all_finds_every_namespace(r: redis.Redis) -> None:
+    reader = CronStore(r, K)
+    assert reader.all() == []
+    CronStore(r, K).save(CronJob("a", "* * * * *", "A", namespace="billing"), now_s=T0)
+    CronStore(r, K).save(CronJob("b", "* * * * *", "B"), now_s=T0)
+    assert sorted((j.namespace, j.name) for j in CronStore(r, K).all()) == [("billing", "a"), ("default", "b")]
+
+
+def test_one_failing_push_does_not_stop_the_others(r: redis.Redis, redis_url: str,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    import pyq
+
+    def refuse_bad(job: dict, call_next):
+        if job["class"] == "Bad":
+            raise ValueError("refused")
+        return call_next(job)
+
+    poller = CronPoller(r, K, pyq.Client(redis_url, middleware=[refuse_bad]))
+    for name in ("bad", "good"):
+        poller.store.save(CronJob(name, "* * * * *", name.title()), now_s=T0)
+    assert [name for name, _ in poller.tick(T0 + 60)] == ["good"]
+    assert "could not enqueue bad" in caplog.text

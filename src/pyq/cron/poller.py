@@ -58,9 +58,14 @@ class CronPoller:
         pushed = []
         for job, last_enqueue_s in self.store.entries():
             fire_s = job.last_time(now_s)
-            if self._claim(job, fire_s, last_enqueue_s, now_s):
-                jid = self._push(job, fire_s, now_s)
-                pushed.append((job.name, jid))
+            if not self._claim(job, fire_s, last_enqueue_s, now_s):
+                continue
+            try:
+                pushed.append((job.name, self._push(job, fire_s, now_s)))
+            except RedisError:
+                raise
+            except Exception:  # one bad schedule (e.g. middleware refusing it) must not stop the others
+                log.exception("cron: could not enqueue %s for %s", job.name, iso_tick(fire_s))
         return pushed
 
     def enqueue_now(self, name: str, *, namespace: str | None = None) -> str:

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: sidekiq-cron's ``last_enqueue_time`` format (strftime), always written in UTC.
 LAST_ENQUEUE_FORMAT = "%Y-%m-%d %H:%M:%S +0000"
+#: Seconds between scans for ``cron_jobs:NS`` sets: namespaces made elsewhere show up within this time.
+NAMESPACE_SCAN_EVERY_S = 60.0
 #: Message fields that have their own CronJob attribute.
 _OWN_FIELDS = ("class", "args", "queue", "retry")
 
@@ -66,6 +68,8 @@ class CronStore:
         self.redis = redis
         self.keys = keys
         self.version = version
+        self._sets: set[str] = set()
+        self._sets_expire_at = 0.0
 
     # --- keys --------------------------------------------------------------------------
     def ns(self, namespace: str | None) -> str | None:
@@ -88,7 +92,9 @@ class CronStore:
         enqueued = self.enqueued_key(job.name, job.namespace)
         fresh = not self.redis.exists(enqueued)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.sadd(self.keys.cron_jobs(self.ns(job.namespace)), self.job_key(job.name, job.namespace))
+        jobs_set = self.keys.cron_jobs(self.ns(job.namespace))
+        self._sets.add(jobs_set)
+        pipe.sadd(jobs_set, self.job_key(job.name, job.namespace))
         pipe.hset(self.job_key(job.name, job.namespace), mapping=self.encode(job))
         pipe.hsetnx(self.job_key(job.name, job.namespace), "last_enqueue_time", "")
         if fresh:
@@ -171,9 +177,12 @@ class CronStore:
         """``cron_jobs`` (1.x), or every ``cron_jobs:NS`` set (2.x, the gem's ``:auto`` namespaces)."""
         if self.version == 1:
             return [self.keys.cron_jobs(None)]
-        found = {k.decode() if isinstance(k, bytes) else k
-                 for k in self.redis.scan_iter(match=self.keys.cron_jobs("*"), count=1000)}
-        return sorted(found | {self.keys.cron_jobs("default")})
+        if time.monotonic() >= self._sets_expire_at:
+            found = {k.decode() if isinstance(k, bytes) else k
+                     for k in self.redis.scan_iter(match=self.keys.cron_jobs("*"), count=1000)}
+            self._sets = found | {self.keys.cron_jobs("default")}
+            self._sets_expire_at = time.monotonic() + NAMESPACE_SCAN_EVERY_S
+        return sorted(self._sets)
 
     # --- hash codec ---------------------------------------------------------------------------
     def encode(self, job: CronJob) -> dict[str, str]:
