@@ -109,7 +109,7 @@ def test_ttin_dumps_thread_stacks_to_the_log(tmp_path, r, redis_url):
     with running_pool(tmp_path, redis_url, processes=1) as proc:
         wait_until(lambda: r.scard("processes") == 1)
         proc.send_signal(signal.SIGTTIN)
-        wait_until(lambda: "pyq-fetcher" in (tmp_path / "pool.log").read_text(), timeout=10)
+        wait_until(lambda: "thread pyq-heartbeat" in (tmp_path / "pool.log").read_text(), timeout=10)
 
 
 @pytest.mark.ruby
