@@ -44,3 +44,11 @@ def sleepy(token: str, seconds: float) -> None:
 def slowish(token: str) -> None:
     time.sleep(0.002)
     conn().rpush("test:done", token)
+
+
+@pyq.job(name="GreetJob")
+def greet(name: str, options: dict, greeting: str, count: int = 1) -> None:
+    """Registered under the Ruby ActiveJob class name, so Ruby's ``GreetJob.perform_later`` runs here."""
+    import json
+
+    conn().rpush("test:done", json.dumps([name, options, greeting, count], sort_keys=True))
