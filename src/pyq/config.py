@@ -14,26 +14,25 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
-import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, NoReturn
-from urllib.parse import urlsplit
+from typing import Any
 
 import yaml
 
+from . import config_checks as checks
+from .config_checks import QueueWeight, parse_queue
 from .connection import redact
 from .errors import ConfigError
 
+__all__ = ["Config", "QueueWeight", "load", "parse_queue"]
+
 log = logging.getLogger(__name__)
 
-_QUEUE_NAME = re.compile(r"[A-Za-z0-9_:.\-]+")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_INT = re.compile(r"\s*[+-]?\d+\s*")
-_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 #: Variables naming the environment, first one set wins (after the ``environment`` argument).
 _ENV_VARS = ("PYQ_ENV", "RAILS_ENV", "APP_ENV")
 #: Sidekiq-only keys accepted and ignored; the second set earns a warning because it asked for something.
@@ -41,14 +40,6 @@ _IGNORED = frozenset({"verbose"})
 _WARNED = frozenset({"pidfile", "logfile"})
 #: File spellings of a Config field.
 _ALIASES = {"dead_timeout_in_seconds": "dead_timeout"}
-
-
-@dataclass(frozen=True)
-class QueueWeight:
-    """One configured queue; weight 0 means it was listed without a weight."""
-
-    name: str
-    weight: int = 0
 
 
 @dataclass(frozen=True)
@@ -99,149 +90,37 @@ class Config:
         return redact(self.redis_url)
 
 
-# --- value checks: each takes (value, where) and returns the typed value or raises ConfigError ------------
-
-Check = Callable[[Any, str], Any]
-
-
-def _fail(where: str, expected: str, value: Any) -> NoReturn:
-    raise ConfigError(redact(f"{where}: expected {expected}, got {value!r}"))
-
-
-def _int(expected: str, low: int, high: int | None = None) -> Check:
-    def check(value: Any, where: str) -> int:
-        number = int(value) if isinstance(value, str) and _INT.fullmatch(value) else value
-        if isinstance(number, bool) or not isinstance(number, int) or number < low or (high and number > high):
-            _fail(where, expected, value)
-        return number
-    return check
-
-
-def _float(expected: str, positive: bool) -> Check:
-    def check(value: Any, where: str) -> float:
-        try:
-            number = float(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else -1.0
-        except ValueError:
-            number = -1.0
-        if not math.isfinite(number) or number < 0 or (positive and number == 0):
-            _fail(where, expected, value)
-        return number
-    return check
-
-
-def _bool(value: Any, where: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    word = str(value).strip().lower() if isinstance(value, (str, int)) else None
-    if word in _TRUE or word in _FALSE:
-        return word in _TRUE
-    _fail(where, "true or false", value)
-
-
-def _text(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        _fail(where, "a string", value)
-    return value
-
-
-def _namespace(value: Any, where: str) -> str:
-    if not isinstance(value, str) or re.search(r"\s", value) or value.endswith(":"):
-        _fail(where, "a key prefix without spaces or a trailing ':'", value)
-    return value
-
-
-def _choice(*options: str) -> Check:
-    def check(value: Any, where: str) -> str:
-        if not isinstance(value, str) or value.strip().lower() not in options:
-            _fail(where, "one of " + ", ".join(options), value)
-        return value.strip().lower()
-    return check
-
-
-def _optional(inner: Check) -> Check:
-    def check(value: Any, where: str) -> Any:
-        empty = value is None or (isinstance(value, str) and value.strip().lower() in ("", "null", "none"))
-        return None if empty else inner(value, where)
-    return check
-
-
-def _strings(value: Any, where: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    if value is None:
-        return ()
-    if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) and item for item in value):
-        _fail(where, "a list of strings", value)
-    return tuple(value)
-
-
-def _mapping(value: Any, where: str) -> Mapping[str, Any]:
-    if value is not None and not isinstance(value, Mapping):
-        _fail(where, "a mapping", value)
-    return MappingProxyType(dict(value or {}))
-
-
-def _url(value: Any, where: str) -> str:
-    schemes = ("redis", "rediss", "unix", "redis+sentinel")
-    text = value.strip() if isinstance(value, str) else ""
-    url = urlsplit(text)
-    if url.scheme.lower() not in schemes or not (url.netloc or url.path) or re.search(r"\s", text):
-        _fail(where, "a URL starting with " + ", ".join(s + "://" for s in schemes), value)
-    return text
-
-
-def parse_queue(item: Any, where: str) -> QueueWeight:
-    """One ``queues`` entry: ``name``, ``"name,weight"``, ``[name, weight]`` or ``{name: weight}``.
-
-    ``where`` starts the error message (``"config/queue.yml: queues[2]"``, ``"-q"``).
-    """
-    if isinstance(item, QueueWeight):
-        parts: list[Any] = [item.name, item.weight]
-    elif isinstance(item, str):
-        parts = [part.strip() for part in item.split(",")]
-    elif isinstance(item, (list, tuple)):
-        parts = list(item)
-    elif isinstance(item, Mapping) and len(item) == 1:
-        parts = list(next(iter(item.items())))
-    else:
-        parts = []
-    weight = parts[1] if len(parts) == 2 else 0
-    if isinstance(weight, str) and _INT.fullmatch(weight):
-        weight = int(weight)
-    if (not 1 <= len(parts) <= 2 or not isinstance(parts[0], str) or not _QUEUE_NAME.fullmatch(parts[0])
-            or isinstance(weight, bool) or not isinstance(weight, int) or weight < 0):
-        _fail(where, "a queue name (letters, digits, _ : . -) or name,weight with an integer weight >= 0", item)
-    return QueueWeight(parts[0], weight)
-
-
-def _queues(value: Any, where: str) -> tuple[QueueWeight, ...]:
-    if isinstance(value, str):
-        value = [item for item in re.split(r"[\s;]+", value) if item]
-    if not isinstance(value, (list, tuple)) or not value:
-        _fail(where, "a non-empty list of queues", value)
-    queues = tuple(parse_queue(item, f"{where}[{i}]") for i, item in enumerate(value))
-    twice = [q.name for i, q in enumerate(queues) if q.name in {p.name for p in queues[:i]}]
-    if twice:
-        raise ConfigError(f"{where}: queue {twice[0]!r} is listed twice")
-    return queues
-
-
-_POSITIVE_INT = _int("a positive integer", 1)
-_COUNT = _int("an integer >= 0", 0)
-_SECONDS = _float("a positive number of seconds", positive=True)
 
 #: Every settable field and its check; PYQ_<NAME> exists for each except ``cron``.
-_SCHEMA: dict[str, Check] = {
-    "redis_url": _url, "namespace": _namespace, "concurrency": _POSITIVE_INT, "processes": _POSITIVE_INT,
-    "queues": _queues, "strict": _optional(_bool), "timeout": _float("a number of seconds >= 0", positive=False),
-    "max_retries": _COUNT, "dead_max_jobs": _COUNT, "dead_timeout": _COUNT, "require": _strings,
-    "cron": _mapping, "schedule_file": _optional(_text), "sidekiq_cron_version": _int("1 or 2", 1, 2),
-    "metrics_port": _optional(_int("a port number (1-65535)", 1, 65535)), "metrics_host": _text,
-    "execution_metrics": _bool, "log_level": _choice("debug", "info", "warning", "error"),
-    "log_format": _choice("text", "json"), "time_format": _choice("float", "ms"),
-    "average_scheduled_poll_interval": _SECONDS, "poll_interval_average": _optional(_SECONDS),
-    "heartbeat_interval": _SECONDS, "recovery_timeout": _SECONDS, "fetch_wait": _SECONDS,
-    "prefetch": _optional(_COUNT), "tag": _text, "labels": _strings,
+_SCHEMA: dict[str, checks.Check] = {
+    "redis_url": checks.url,
+    "namespace": checks.namespace,
+    "concurrency": checks.POSITIVE_INT,
+    "processes": checks.POSITIVE_INT,
+    "queues": checks.queues,
+    "strict": checks.optional(checks.boolean),
+    "timeout": checks.number("a number of seconds >= 0", positive=False),
+    "max_retries": checks.COUNT,
+    "dead_max_jobs": checks.COUNT,
+    "dead_timeout": checks.COUNT,
+    "require": checks.strings,
+    "cron": checks.mapping,
+    "schedule_file": checks.optional(checks.text),
+    "sidekiq_cron_version": checks.integer("1 or 2", 1, 2),
+    "metrics_port": checks.optional(checks.integer("a port number (1-65535)", 1, 65535)),
+    "metrics_host": checks.text,
+    "execution_metrics": checks.boolean,
+    "log_level": checks.choice("debug", "info", "warning", "error"),
+    "log_format": checks.choice("text", "json"),
+    "time_format": checks.choice("float", "ms"),
+    "average_scheduled_poll_interval": checks.SECONDS,
+    "poll_interval_average": checks.optional(checks.SECONDS),
+    "heartbeat_interval": checks.SECONDS,
+    "recovery_timeout": checks.SECONDS,
+    "fetch_wait": checks.SECONDS,
+    "prefetch": checks.optional(checks.COUNT),
+    "tag": checks.text,
+    "labels": checks.strings,
 }
 #: Keys a file may hold at its top level (or in an environment section).
 _FILE_KEYS = (set(_SCHEMA) - {"metrics_port", "metrics_host"}) | {"metrics", "capsules"} | set(_ALIASES)
@@ -345,7 +224,7 @@ def _metrics(value: Any, where: str) -> Layer:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        _fail(where, "a mapping with port and host", value)
+        checks.fail(where, "a mapping with port and host", value)
     unknown = sorted(set(value) - {"port", "host"})
     if unknown:
         raise ConfigError(f"{where}.{unknown[0]}: unknown setting (metrics takes port and host)")
