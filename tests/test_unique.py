@@ -249,7 +249,7 @@ def test_until_expired_is_never_released_by_the_run(client: pyq.Client, r: redis
 
 def test_while_executing_takes_no_client_lock_and_runs_one_at_a_time(
         client: pyq.Client, r: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(unique, "RUN_LOCK_MIN_WAIT_S", 0.05)
+    monkeypatch.setattr(unique.server, "RUN_LOCK_MIN_WAIT_S", 0.05)
     first, second = pushed(client, r, "while_executing"), pushed(client, r, "while_executing")
     assert first["jid"] != second["jid"] and r.llen("queue:default") == 2
     run_digest = first["lock_digest"] + ":RUN"
@@ -275,7 +275,7 @@ def test_while_executing_releases_after_a_failure(client: pyq.Client, r: redis.R
 @pytest.mark.parametrize("strategy", ["raise", "reject", "reschedule"])
 def test_while_executing_server_strategies(client: pyq.Client, r: redis.Redis, monkeypatch: pytest.MonkeyPatch,
                                            strategy: str) -> None:
-    monkeypatch.setattr(unique, "RUN_LOCK_MIN_WAIT_S", 0.05)
+    monkeypatch.setattr(unique.server, "RUN_LOCK_MIN_WAIT_S", 0.05)
     holder = pushed(client, r, "while_executing", on_conflict={"client": "log", "server": strategy})
     other = {**holder, "jid": "e" * 24}
     with pytest.raises(unique.LockConflict) if strategy == "raise" else _no_error():
@@ -352,8 +352,8 @@ def test_release_for_recovery_frees_the_run_lock_and_relocks_the_queued_job(clie
     # Given a job killed mid-run: client lock released, run lock held
     job = pushed(client, r, "until_and_while_executing")
     digest = job["lock_digest"]
-    assert unique._Lock(r, K, job).release()
-    assert unique._Lock(r, K, job, ":RUN").take()[0]
+    assert unique.Lock(r, K, job).release()
+    assert unique.Lock(r, K, job, ":RUN").take()[0]
     # When recovery pushes it back
     unique.release_for_recovery(r, K, job)
     # Then the run lock is free and the queued job holds its client lock again
