@@ -12,16 +12,20 @@ from urllib.parse import unquote, urlsplit
 
 import redis
 
-_CREDENTIALS = re.compile(r"(?P<scheme>[a-z+]+://)(?P<user>[^:@/]*)(?::(?P<pw>[^@/]*))?@", re.I)
+#: ``scheme://user:password@``; the password runs to the last ``@`` of the word, since it may hold ``/`` or ``@``.
+_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/\s'\"]*)(?::(?P<pw>[^\s'\"]*))?@", re.I)
+#: ``?password=...`` (redis-py reads any query argument as a connection option).
+_QUERY_PASSWORD = re.compile(r"(?P<name>[?&](?:ssl_)?password=)[^&#\s'\"]*", re.I)
 
 #: Seconds before a socket read gives up; longer than any blocking wait pyq issues.
 SOCKET_TIMEOUT_S = 10.0
 
 
 def redact(url: str) -> str:
-    """The URL with its password replaced by ``***`` (for logs and errors)."""
-    return _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}{':***' if m['pw'] is not None else ''}@",
-                            url)
+    """The URL (or a message holding URLs) with every password replaced by ``***`` (for logs and errors)."""
+    masked = _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}{':***' if m['pw'] is not None else ''}@",
+                              url)
+    return _QUERY_PASSWORD.sub(lambda m: f"{m['name']}***", masked)
 
 
 def connect(url: str, **options: Any) -> redis.Redis:
