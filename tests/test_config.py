@@ -442,3 +442,11 @@ def test_any_valid_mapping_round_trips_through_yaml(data: dict[str, Any], colon:
     if metrics:
         expected.update(metrics_port=metrics["port"], metrics_host=metrics["host"])
     assert config == Config(**expected, source=str(path))
+
+
+@pytest.mark.parametrize("url", ["redis+sentinel://:pw@/mymaster", "redis+sentinel://127.0.0.1:26379",
+                                 "redis+sentinel://127.0.0.1:26379/"])
+def test_sentinel_url_needs_hosts_and_a_service_name(url):
+    with pytest.raises(ConfigError, match="Sentinel URL") as err:
+        load(None, overrides={"redis_url": url})
+    assert "pw" not in str(err.value)

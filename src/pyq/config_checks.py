@@ -117,6 +117,8 @@ def url(value: Any, where: str) -> str:
     url = urlsplit(text)
     if url.scheme.lower() not in schemes or not (url.netloc or url.path) or re.search(r"\s", text):
         fail(where, "a URL starting with " + ", ".join(s + "://" for s in schemes), value)
+    if url.scheme.lower() == "redis+sentinel" and (not url.hostname or not url.path.strip("/")):
+        fail(where, "a Sentinel URL redis+sentinel://[:password@]host:port[,host:port...]/service[/db]", value)
     return text
 
 
