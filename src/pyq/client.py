@@ -13,10 +13,11 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import middleware as _middleware
 from . import payload, unique
 from .connection import connect
 from .job import Job, JobDefinition
@@ -31,7 +32,7 @@ BULK_CHUNK = 1000
 _REQUEST_ONLY = ("at", "wait", "wait_until", "client")
 
 #: Client middleware: ``mw(job, call_next) -> job | None``; returning None stops the push.
-ClientMiddleware = Callable[[dict[str, Any], Callable[[dict[str, Any]], Any]], Any]
+ClientMiddleware = _middleware.ClientMiddleware
 
 
 def default_url() -> str:
@@ -43,13 +44,14 @@ class Client:
     """Pushes jobs into one Redis (``pyq.Client(url).push({...})``)."""
 
     def __init__(self, url: str | None = None, *, namespace: str = "", time_style: payload.TimeStyle = "float",
-                 connection: Any = None, middleware: Sequence[ClientMiddleware] = ()) -> None:
+                 connection: Any = None, middleware: Sequence[ClientMiddleware] | None = None) -> None:
         self.url = url or default_url()
         self.redis = connection if connection is not None else connect(self.url)
         self.keys = Keys(namespace)
         self.scripts = Scripts(self.redis)
         self.time_style = time_style
-        self.middleware = list(middleware)
+        #: None = the process-wide chain (pyq.middleware.client_middleware), read at each push.
+        self.middleware = list(middleware) if middleware is not None else None
 
     # --- raw Sidekiq hashes ------------------------------------------------------
     def push(self, item: dict[str, Any]) -> str | None:
@@ -155,12 +157,8 @@ class Client:
         return job, (float(at) if at is not None and at > time.time() else None)
 
     def _run_middleware(self, job: dict[str, Any]) -> dict[str, Any] | None:
-        def call(index: int, current: dict[str, Any]) -> dict[str, Any] | None:
-            if index == len(self.middleware):
-                return current
-            return self.middleware[index](current, lambda j: call(index + 1, j))
-
-        return call(0, job) if self.middleware else job
+        chain = self.middleware if self.middleware is not None else _middleware.client_middleware
+        return _middleware.run_client_chain(chain, job) if chain else job
 
     def _store_call(self, queue: str, at_s: float | None, jobs: list[dict[str, Any]]) -> Call:
         if at_s is None:

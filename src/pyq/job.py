@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .errors import UnknownJob
+from .retry import check_policy
 
 #: Options copied into every payload when set (Sidekiq's ``sidekiq_options`` names).
 PAYLOAD_OPTIONS = (
@@ -50,6 +51,7 @@ class JobDefinition:
         self.options = {k: v for k, v in options.items() if k in PAYLOAD_OPTIONS and v is not None}
         self.options.setdefault("queue", "default")
         self.policy = {k: v for k, v in options.items() if k in POLICY_OPTIONS and v is not None}
+        check_policy(self.policy, name)
         self.signature = inspect.signature(func)
 
     def __repr__(self) -> str:
