@@ -1,37 +1,127 @@
 """What happens to a job that raised: retry later, die, or be discarded (Sidekiq's job_retry).
 
-The decision is pure (:func:`decide`), the storage one Lua call
-(``lua/fail.lua``: in-flight removal, retry/dead insert, dead-set trim and
-failure stats in one atomic step). The stored JSON is the job as fetched plus
-Sidekiq's error fields, so Ruby's RetrySet/DeadSet and Web UI read it.
+:func:`decide` answers with a :class:`Decision`; ``lua/fail.lua`` stores it
+(in-flight removal, retry/dead insert, dead-set trim and failure stats in one
+atomic step). The stored JSON is the job as fetched plus Sidekiq's error
+fields, so Ruby's RetrySet/DeadSet and Web UI read it.
+
+The order of the questions, first match wins:
+
+1. ``discard_on`` lists the exception class -> discarded (no death handlers).
+2. ``retry_on`` lists it -> its own ``attempts`` (total runs, ActiveJob's
+   meaning) and ``wait``; when they run out, step 6.
+3. ``retry: false`` -> dropped; death handlers still run (Sidekiq).
+4. ``retry_in(count, exc, job)`` hook -> seconds (jitter added), ``"kill"``
+   (step 6 now) or ``"discard"``; None or anything else -> Sidekiq's backoff.
+5. Retries left? ``retry_for`` set: only the time window since ``failed_at``
+   counts (Sidekiq 8.1); else ``retry_count < allowed`` (``retry: true`` ->
+   ``max_retries``, N -> N).
+6. Exhausted: ``retries_exhausted(job, exc)`` (``"discard"`` drops the job
+   silently) -> dead set unless ``dead: false`` -> death handlers.
+
+Ruby-pushed jobs have no Python policy: the payload's fields decide.
 """
 
 from __future__ import annotations
 
+import inspect
+import logging
+import math
 import random
 import time
 import traceback
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import payload
+from .errors import Shutdown
+
+log = logging.getLogger("pyq.retry")
 
 #: Sidekiq's default number of retries for ``retry: true``.
 DEFAULT_MAX_RETRIES = 25
+#: ActiveJob's ``retry_on`` defaults: 5 runs in all, 3 seconds apart.
+DEFAULT_ATTEMPTS = 5
+DEFAULT_WAIT_S = 3.0
+#: ``wait="exponential"``: 3 s doubling per retry, plus up to 15 % jitter (ActiveJob's jitter).
+EXPONENTIAL_BASE_S = 3.0
+EXPONENTIAL_JITTER = 0.15
+WAIT_ALGORITHMS = ("polynomial", "exponential")
 
 
 @dataclass(frozen=True)
 class Decision:
-    """Where a failed job goes: ``"retry"`` (at ``score``), ``"dead"`` or ``"discard"``."""
+    """Where a failed job goes: ``"retry"`` (at ``score``), ``"dead"`` or ``"discard"``.
+
+    ``death`` says whether death handlers run (dead set, or retries exhausted with
+    ``dead: false`` / ``retry: false``); a ``discard_on`` or hook discard runs none.
+    """
 
     target: str
     score: float
     job: dict[str, Any]
+    death: bool = False
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A job's Python-only failure options (``JobDefinition.policy`` plus class hooks)."""
+
+    retry_on: Mapping[type[BaseException], Mapping[str, Any]] = field(default_factory=dict)
+    discard_on: tuple[type[BaseException], ...] = ()
+    retry_in: Callable[..., Any] | None = None
+    retries_exhausted: Callable[..., Any] | None = None
+
+    def retry_rule(self, exc: BaseException) -> Mapping[str, Any] | None:
+        """The ``retry_on`` entry for ``exc``: its nearest class in the MRO wins."""
+        for cls in type(exc).__mro__:
+            if cls in self.retry_on:
+                return self.retry_on[cls]
+        return None
+
+
+#: The policy of jobs defined without failure options, and of Ruby-pushed jobs.
+NO_POLICY = Policy()
+
+
+def check_policy(policy: Mapping[str, Any], name: str) -> None:
+    """Refuse malformed ``retry_on`` / ``discard_on`` options when the job is defined."""
+    discard_on = policy.get("discard_on", ())
+    for cls in discard_on if isinstance(discard_on, (tuple, list)) else [discard_on]:
+        if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+            raise TypeError(f"{name}: discard_on takes exception classes, got {cls!r}")
+    for cls, rule in dict(policy.get("retry_on", {})).items():
+        if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+            raise TypeError(f"{name}: retry_on keys must be exception classes, got {cls!r}")
+        _check_rule(name, cls, rule)
+
+
+def _check_rule(name: str, cls: type, rule: Any) -> None:
+    if not isinstance(rule, Mapping) or set(rule) - {"attempts", "wait"}:
+        raise TypeError(f"{name}: retry_on[{cls.__name__}] must be a dict with 'attempts' and/or 'wait'")
+    attempts = rule.get("attempts", DEFAULT_ATTEMPTS)
+    if attempts != "unlimited" and (isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1):
+        raise TypeError(f"{name}: retry_on[{cls.__name__}] attempts must be an int >= 1 or 'unlimited'")
+    wait = rule.get("wait", DEFAULT_WAIT_S)
+    if not (callable(wait) or wait in WAIT_ALGORITHMS or _is_seconds(wait)):
+        raise TypeError(f"{name}: retry_on[{cls.__name__}] wait must be seconds, 'polynomial', "
+                        f"'exponential' or a callable(count, exc), got {wait!r}")
+
+
+def _is_seconds(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
+
+
+# --- error fields -----------------------------------------------------------------------------
 
 
 def error_class_name(exc: BaseException) -> str:
-    """``ValueError`` for builtins, ``package.module.Class`` otherwise."""
+    """``wire_name`` if the class sets one, ``ValueError`` for builtins, ``package.module.Class`` otherwise."""
     cls = type(exc)
+    wire = cls.__dict__.get("wire_name")
+    if isinstance(wire, str):
+        return wire
     return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
 
@@ -42,6 +132,53 @@ def error_message(exc: BaseException) -> str:
     except Exception as inner:  # a broken __str__ must not lose the job
         text = f"<unprintable {type(exc).__name__}: str() raised {type(inner).__name__}>"
     return text.encode("utf-8", "replace").decode("utf-8")[: payload.MAX_ERROR_MESSAGE]
+
+
+def caused_by_shutdown(exc: BaseException) -> bool:
+    """True when :class:`Shutdown` is ``exc`` or anywhere in its ``__cause__``/``__context__`` chain."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        if isinstance(current, Shutdown):
+            return True
+        seen.add(id(current))
+        todo += [current.__cause__, current.__context__]
+    return False
+
+
+def with_error_fields(job: dict[str, Any], exc: BaseException, queue: str, now_s: float,
+                      time_style: payload.TimeStyle = "float") -> dict[str, Any]:
+    """A copy of ``job`` with Sidekiq's failure fields set (retry_count, error_*, failed_at...)."""
+    failed = dict(job)
+    failed["queue"] = job.get("retry_queue") or queue
+    failed["error_message"] = error_message(exc)
+    failed["error_class"] = error_class_name(exc)
+    count = job.get("retry_count")
+    if isinstance(count, int) and not isinstance(count, bool):
+        failed["retry_count"] = count + 1
+        failed["retried_at"] = payload.timestamp(now_s, time_style)
+    else:
+        failed["retry_count"] = 0
+        failed["failed_at"] = payload.timestamp(now_s, time_style)
+    lines = backtrace_lines(job.get("backtrace"), exc)
+    if lines:
+        failed["error_backtrace"] = payload.encode_backtrace(lines)
+    return failed
+
+
+def backtrace_lines(option: Any, exc: BaseException) -> list[str]:
+    """Ruby-style lines (``file:line:in `name'``), innermost call first, as Sidekiq stores them."""
+    if option is not True and (isinstance(option, bool) or not isinstance(option, int) or option <= 0):
+        return []
+    frames = reversed(traceback.extract_tb(exc.__traceback__))
+    lines = [f"{f.filename}:{f.lineno}:in `{f.name}'" for f in frames]
+    return lines if option is True else lines[:option]
+
+
+# --- delays ------------------------------------------------------------------------------------
 
 
 def allowed_retries(job: dict[str, Any], max_retries: int) -> int:
@@ -57,49 +194,127 @@ def allowed_retries(job: dict[str, Any], max_retries: int) -> int:
         return max_retries
 
 
+def jitter_s(count: int, rng: random.Random | None = None) -> int:
+    """Sidekiq 6/7's jitter: randint(0..9) * (count + 1) seconds."""
+    return (rng or random).randint(0, 9) * (count + 1)
+
+
 def backoff_s(count: int, rng: random.Random | None = None) -> float:
-    """Sidekiq's delay before attempt ``count + 1``: count**4 + 15 s plus jitter (0..9) * (count + 1)."""
-    rng = rng or random
-    return count**4 + 15 + rng.randint(0, 9) * (count + 1)
+    """Sidekiq's delay before attempt ``count + 2``: count**4 + 15 s plus jitter."""
+    return count**4 + 15 + jitter_s(count, rng)
 
 
-def with_error_fields(job: dict[str, Any], exc: BaseException, queue: str, now_s: float,
-                      time_style: payload.TimeStyle = "float") -> dict[str, Any]:
-    """A copy of ``job`` with Sidekiq's failure fields set (retry_count, error_*, failed_at...)."""
-    failed = dict(job)
-    failed["queue"] = job.get("retry_queue") or queue
-    failed["error_message"] = error_message(exc)
-    failed["error_class"] = error_class_name(exc)
-    if "retry_count" in job and isinstance(job["retry_count"], int):
-        failed["retry_count"] = job["retry_count"] + 1
-        failed["retried_at"] = payload.timestamp(now_s, time_style)
-    else:
-        failed["retry_count"] = 0
-        failed["failed_at"] = payload.timestamp(now_s, time_style)
-    lines = _backtrace_lines(job.get("backtrace"), exc)
-    if lines:
-        failed["error_backtrace"] = payload.encode_backtrace(lines)
-    return failed
+def rule_wait_s(wait: Any, count: int, exc: BaseException, rng: random.Random | None = None) -> float:
+    """A ``retry_on`` wait: fixed seconds, ``"polynomial"`` (Sidekiq's), ``"exponential"`` or a callable."""
+    if wait == "polynomial":
+        return backoff_s(count, rng)
+    if wait == "exponential":
+        base = EXPONENTIAL_BASE_S * 2**count
+        return base + (rng or random).random() * base * EXPONENTIAL_JITTER
+    if callable(wait):
+        return float(wait(count, exc))
+    return float(wait)
 
 
-def _backtrace_lines(option: Any, exc: BaseException) -> list[str]:
-    """Ruby-style lines (``file:line:in `name'``), innermost call first, as Sidekiq stores them."""
-    if not option:
-        return []
-    frames = reversed(traceback.extract_tb(exc.__traceback__))
-    lines = [f"{f.filename}:{f.lineno}:in `{f.name}'" for f in frames]
-    return lines if option is True else lines[: int(option)]
+def call_hook(hook: Callable[..., Any], *args: Any) -> Any:
+    """Call ``hook`` with as many of ``args`` as it accepts (``retry_in(count, exc)`` works too)."""
+    try:
+        params = inspect.signature(hook).parameters.values()
+    except (TypeError, ValueError):
+        return hook(*args)
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return hook(*args)
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return hook(*args[: len(positional)])
 
 
-def decide(job: dict[str, Any], exc: BaseException, queue: str, *, max_retries: int = DEFAULT_MAX_RETRIES,
-           now_s: float | None = None, time_style: payload.TimeStyle = "float",
-           rng: random.Random | None = None) -> Decision:
-    """Sidekiq's default policy for a job that raised ``exc`` after being fetched from ``queue``."""
+# --- the decision ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Failure:
+    job: dict[str, Any]
+    exc: BaseException
+    policy: Policy
+    max_retries: int
+    now_s: float
+    rng: random.Random | None
+
+    @property
+    def count(self) -> int:
+        return self.job["retry_count"]
+
+    def retry_at(self, delay_s: float) -> Decision:
+        return Decision("retry", self.now_s + delay_s, self.job)
+
+    def discard(self, death: bool = False) -> Decision:
+        self.job["discarded_at"] = int(self.now_s * 1000)
+        return Decision("discard", self.now_s, self.job, death)
+
+
+def decide(job: dict[str, Any], exc: BaseException, queue: str, *, policy: Policy = NO_POLICY,
+           max_retries: int = DEFAULT_MAX_RETRIES, now_s: float | None = None,
+           time_style: payload.TimeStyle = "float", rng: random.Random | None = None,
+           kill: bool = False) -> Decision:
+    """Where a job that raised ``exc`` after being fetched from ``queue`` goes (see the module doc).
+
+    ``kill`` skips the retries (a job that cannot run, whatever it is retried with) and goes to step 6.
+    """
     now_s = time.time() if now_s is None else now_s
-    failed = with_error_fields(job, exc, queue, now_s, time_style)
-    allowed = allowed_retries(job, max_retries)
+    f = _Failure(with_error_fields(job, exc, queue, now_s, time_style), exc, policy, max_retries, now_s, rng)
+    if kill:
+        return _exhausted(f)
+    if policy.discard_on and isinstance(exc, policy.discard_on):
+        return f.discard()
+    rule = policy.retry_rule(exc)
+    if rule is not None:
+        attempts = rule.get("attempts", DEFAULT_ATTEMPTS)
+        if attempts == "unlimited" or f.count + 1 < attempts:
+            return f.retry_at(rule_wait_s(rule.get("wait", DEFAULT_WAIT_S), f.count, exc, rng))
+        return _exhausted(f)
     if job.get("retry") is False:
-        return Decision("discard", now_s, failed)
-    if failed["retry_count"] < allowed:
-        return Decision("retry", now_s + backoff_s(failed["retry_count"], rng), failed)
-    return Decision("dead" if job.get("dead", True) is not False else "discard", now_s, failed)
+        return f.discard(death=True)
+    return _by_retry_option(f)
+
+
+def _by_retry_option(f: _Failure) -> Decision:
+    strategy = _retry_in(f)
+    if strategy == "discard":
+        return f.discard()
+    if strategy == "kill" or _out_of_retries(f):
+        return _exhausted(f)
+    custom = _is_seconds(strategy) and strategy > 0
+    delay = strategy + jitter_s(f.count, f.rng) if custom else backoff_s(f.count, f.rng)
+    return f.retry_at(delay)
+
+
+def _retry_in(f: _Failure) -> Any:
+    """The ``retry_in`` hook's answer; a hook that raises falls back to the default backoff (Sidekiq)."""
+    if f.policy.retry_in is None:
+        return None
+    try:
+        return call_hook(f.policy.retry_in, f.count, f.exc, f.job)
+    except Exception:
+        log.exception("retry_in hook of %s raised; using the default backoff", f.job.get("class"))
+        return None
+
+
+def _out_of_retries(f: _Failure) -> bool:
+    retry_for = f.job.get("retry_for")
+    if _is_seconds(retry_for):
+        first = payload.to_epoch_s(f.job.get("failed_at"))
+        return first is not None and first + retry_for < f.now_s
+    return f.count >= allowed_retries(f.job, f.max_retries)
+
+
+def _exhausted(f: _Failure) -> Decision:
+    hook = f.policy.retries_exhausted
+    if hook is not None:
+        try:
+            if call_hook(hook, f.job, f.exc) == "discard":
+                return f.discard()
+        except Exception:
+            log.exception("retries_exhausted hook of %s raised", f.job.get("class"))
+    if f.job.get("dead", True) is False:
+        return f.discard(death=True)
+    return Decision("dead", f.now_s, f.job, death=True)
