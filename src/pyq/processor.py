@@ -2,17 +2,30 @@
 
 Life of a job here:
 
-1. ``prepare``: decode the raw payload (not a job -> dead set, wrapped so Ruby
-   can show it), unwrap ActiveJob, resolve the class (unknown -> retry set,
-   as Sidekiq does).
-2. ``run`` / ``run_async``: the server middleware chain around the call.
+1. ``prepare``: decode the raw payload, unwrap ActiveJob, resolve the class,
+   bind the arguments to the job's signature. What cannot start is settled
+   at once and never kills the worker:
+
+   - not a job (bad JSON, not an object, no ``class``/``args``, values JSON
+     cannot carry back) -> dead set, wrapped in a job that keeps the raw text;
+   - unknown class, or its module fails to import -> retry set, as Sidekiq
+     (a deploy may bring the class);
+   - a broken ActiveJob envelope, or args that do not fit the signature
+     (:class:`ArgumentError`) -> dead set straight away: retrying the same
+     arguments cannot help, and an admin can retry it from the dead set once
+     the code accepts them. Binding happens before the call, so a TypeError
+     raised inside the job is an ordinary failure.
+2. ``run`` / ``run_async``: server middleware (global or the worker's), the
+   unique-jobs lock middleware, then the job's own callbacks, around the call.
 3. Success -> :meth:`Acker.acknowledge` (batched, no round trip of its own).
-   Exception -> :func:`retry.decide` and ``lua/fail.lua``. :class:`Shutdown`
-   -> nothing: the job stays in flight and shutdown puts it back.
+   Exception -> :func:`retry.decide` and ``lua/fail.lua``, then hooks. An
+   exception caused by :class:`Shutdown` -> nothing: the job stays in flight
+   and the worker's shutdown puts it back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -21,12 +34,15 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from . import payload, retry
-from .errors import InvalidPayload, Shutdown, UnknownJob
+from . import middleware, payload, retry
+from .errors import InvalidPayload, PyqError, Shutdown
 from .fetch import Acker, UnitOfWork, utc_day
 from .job import JobDefinition, resolve
 from .keys import STAT_DAY_TTL_S, Keys
+from .middleware import DeathHandler, ServerMiddleware
 from .scripts import Scripts
+
+__all__ = ["ArgumentError", "DeathHandler", "JobContext", "Processor", "ServerMiddleware", "Settings"]
 
 log = logging.getLogger("pyq.processor")
 job_log = logging.getLogger("pyq.job")
@@ -35,9 +51,15 @@ job_log = logging.getLogger("pyq.job")
 POISON_CLASS = "pyq.InvalidPayload"
 
 
+class ArgumentError(PyqError, TypeError):
+    """The payload's arguments do not fit the job's signature (Ruby's ArgumentError)."""
+
+    wire_name = "ArgumentError"
+
+
 @dataclass
 class JobContext:
-    """What server middleware sees of the job it wraps."""
+    """What server middleware and job callbacks see of the job they wrap."""
 
     job: dict[str, Any]
     raw: bytes
@@ -48,12 +70,7 @@ class JobContext:
     redis: Any
     keys: Keys
     unit: UnitOfWork = field(repr=False, default=None)  # type: ignore[assignment]
-
-
-#: Server middleware: ``mw(ctx, call_next) -> result``; not calling call_next skips the job.
-ServerMiddleware = Callable[[JobContext, Callable[[], Any]], Any]
-#: Death handler: ``handler(job, exc)``, called after a job went to the dead set or was discarded.
-DeathHandler = Callable[[dict[str, Any], BaseException], Any]
+    instance: Any = field(repr=False, default=None)  #: the pyq.Job instance of a class job
 
 
 @dataclass(frozen=True)
@@ -67,7 +84,11 @@ class Settings:
 
 
 class Processor:
-    """Turns fetched units into finished, retried or dead jobs."""
+    """Turns fetched units into finished, retried or dead jobs.
+
+    ``middleware`` / ``death_handlers`` default to the process-wide registries
+    in :mod:`pyq.middleware`, read at each job.
+    """
 
     def __init__(self, redis: Any, keys: Keys, identity: str, acker: Acker, settings: Settings,
                  middleware: list[ServerMiddleware] | None = None,
@@ -78,107 +99,135 @@ class Processor:
         self.acker = acker
         self.settings = settings
         self.scripts = Scripts(redis)
-        self.middleware = middleware if middleware is not None else []
-        self.death_handlers = death_handlers if death_handlers is not None else []
+        self.middleware = middleware
+        self.death_handlers = death_handlers
 
     # --- 1. prepare -----------------------------------------------------------------
     def prepare(self, unit: UnitOfWork) -> JobContext | None:
-        """Decode and resolve; a job that cannot even start is settled here and None returned."""
+        """Decode, resolve and bind; a job that cannot start is settled here and None returned."""
+        try:
+            return self._prepare(unit)
+        except Exception:  # never let one payload stop the fetcher
+            log.exception("cannot settle a job from queue %s; it stays in flight until recovered", unit.queue)
+            return None
+
+    def _prepare(self, unit: UnitOfWork) -> JobContext | None:
         try:
             job = payload.loads(unit.raw)
-        except InvalidPayload as exc:
-            self.bury_poison(unit, exc)
+        except Exception as exc:  # InvalidPayload, and RecursionError for absurdly nested JSON
+            self.bury_poison(unit, exc if isinstance(exc, InvalidPayload) else InvalidPayload(str(exc)))
             return None
         try:
-            if payload.is_activejob(job):
-                name, args, kwargs = payload.unwrap_activejob(job)
-            else:
-                name, args, kwargs = job["class"], job["args"], {}
-            definition = resolve(name)
-        except (UnknownJob, InvalidPayload) as exc:
+            name, args, kwargs = _call_parts(job)
+        except InvalidPayload as exc:
             log.error("cannot run job jid=%s class=%s: %s", job.get("jid"), job.get("class"), exc)
+            self.fail(unit, job, exc, kill=True)
+            return None
+        try:
+            definition = resolve(name)
+        except Exception as exc:  # UnknownJob, or the job's module raised while importing
+            log.error("cannot run job jid=%s class=%s: %s", job.get("jid"), name, retry.error_message(exc))
             self.fail(unit, job, exc)
             return None
-        return JobContext(job, unit.raw, unit.queue, definition, args, kwargs, self.redis, self.keys, unit)
+        return self._bind(unit, job, definition, args, kwargs)
+
+    def _bind(self, unit: UnitOfWork, job: dict[str, Any], definition: JobDefinition, args: list[Any],
+              kwargs: dict[str, Any]) -> JobContext | None:
+        try:
+            definition.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            error = ArgumentError(f"{definition.name}{definition.signature} cannot take args {args!r}"
+                                  f"{f' and kwargs {kwargs!r}' if kwargs else ''}: {exc}")
+            log.error("cannot run job jid=%s: %s", job.get("jid"), error)
+            self.fail(unit, job, error, definition, kill=True)
+            return None
+        try:
+            instance = definition.job_class() if definition.job_class is not None else None
+        except Exception as exc:
+            self.fail(unit, job, exc, definition)
+            return None
+        return JobContext(job, unit.raw, unit.queue, definition, args, kwargs, self.redis, self.keys, unit, instance)
 
     # --- 2. run ------------------------------------------------------------------------
     def run(self, ctx: JobContext) -> None:
         """Run a sync job in this thread and settle it."""
-        started = time.monotonic()
-        logging_on = job_log.isEnabledFor(logging.INFO)
-        if logging_on:
-            _log_job(ctx, "start")
+        started = _log_start(ctx)
         try:
-            chain = self._chain(ctx)
-            chain()
+            middleware.sync_chain(self._chain(ctx), ctx, lambda: _perform(ctx))()
         except Shutdown:
             raise
-        except (Exception, SystemExit) as exc:
-            self._failed(ctx, exc, started)
+        except BaseException as exc:  # a job's own BaseException must not take the executor thread down
+            self._settle_error(ctx, exc, started)
         else:
-            self.acker.acknowledge(ctx.raw)
-            if logging_on:
-                _log_job(ctx, "done", started)
+            self._succeeded(ctx, started)
 
     async def run_async(self, ctx: JobContext) -> None:
         """Run an ``async def`` job on the worker's event loop and settle it."""
-        started = time.monotonic()
-        logging_on = job_log.isEnabledFor(logging.INFO)
-        if logging_on:
-            _log_job(ctx, "start")
+        started = _log_start(ctx)
+
+        async def perform() -> Any:
+            return await _perform(ctx)
+
         try:
-            result = self._chain(ctx)()
-            if hasattr(result, "__await__"):
-                await result
+            await middleware.async_chain(self._chain(ctx), ctx, perform)()
         except Shutdown:
             raise
-        except (Exception, SystemExit) as exc:
-            self._failed(ctx, exc, started)
+        except asyncio.CancelledError as exc:
+            if _being_cancelled():
+                raise  # the worker cancels its tasks at the shutdown deadline
+            self._settle_error(ctx, exc, started)
+        except BaseException as exc:
+            self._settle_error(ctx, exc, started)
         else:
-            self.acker.acknowledge(ctx.raw)
-            if logging_on:
-                _log_job(ctx, "done", started)
+            self._succeeded(ctx, started)
 
-    def _chain(self, ctx: JobContext) -> Callable[[], Any]:
-        def call() -> Any:
-            if ctx.definition.job_class is not None:
-                instance = ctx.definition.job_class()
-                instance.jid, instance.payload = ctx.job.get("jid"), ctx.job
-                return instance.perform(*ctx.args, **ctx.kwargs)
-            return ctx.definition.func(*ctx.args, **ctx.kwargs)
-
-        middleware = self.middleware
+    def _chain(self, ctx: JobContext) -> list[ServerMiddleware]:
+        chain = list(self.middleware if self.middleware is not None else middleware.server_middleware)
         if "lock" in ctx.job:
             from . import unique
 
-            middleware = [*middleware, unique.server_middleware]
-        for mw in reversed(middleware):
-            call = _bind(mw, ctx, call)
-        return call
+            chain.append(unique.server_middleware)
+        hook = _hooks(ctx.definition, ctx.instance)
+        chain += middleware.job_callbacks(hook("before_perform"), hook("after_perform"), hook("around_perform"),
+                                          ctx.definition.is_async)
+        return chain
 
-    # --- 3. settle failures -------------------------------------------------------------
-    def _failed(self, ctx: JobContext, exc: BaseException, started: float) -> None:
+    def _succeeded(self, ctx: JobContext, started: float) -> None:
+        self.acker.acknowledge(ctx.raw)
+        if job_log.isEnabledFor(logging.INFO):
+            job_log.info("%s jid=%s elapsed=%.3f done", payload.display_class(ctx.job), ctx.job.get("jid"),
+                         time.monotonic() - started)
+
+    def _settle_error(self, ctx: JobContext, exc: BaseException, started: float) -> None:
+        if retry.caused_by_shutdown(exc):
+            job_log.warning("%s jid=%s interrupted by shutdown: stays in flight to be put back",
+                            payload.display_class(ctx.job), ctx.job.get("jid"))
+            return
         job_log.warning("%s jid=%s elapsed=%.3f fail: %s: %s", payload.display_class(ctx.job), ctx.job.get("jid"),
                         time.monotonic() - started, retry.error_class_name(exc), retry.error_message(exc)[:200])
-        self.fail(ctx.unit, ctx.job, exc, ctx.definition)
+        try:
+            self.fail(ctx.unit, _as_fetched(ctx), exc, ctx.definition, ctx.instance)
+        except Exception:
+            log.exception("cannot settle failed job jid=%s; it stays in flight until recovered", ctx.job.get("jid"))
 
+    # --- 3. settle failures -------------------------------------------------------------
     def fail(self, unit: UnitOfWork, job: dict[str, Any], exc: BaseException,
-             definition: JobDefinition | None = None) -> None:
-        """Store a failed job in the retry or dead set (or drop it) and count the failure."""
+             definition: JobDefinition | None = None, instance: Any = None, *, kill: bool = False) -> retry.Decision:
+        """Store a failed job in the retry or dead set (or drop it), count the failure, run the hooks."""
         s = self.settings
-        decision = retry.decide(job, exc, unit.queue, max_retries=s.max_retries, time_style=s.time_style)
+        hook = _hooks(definition, instance)
+        decision = retry.decide(job, exc, unit.queue, policy=_policy(definition, hook), max_retries=s.max_retries,
+                                time_style=s.time_style, kill=kill)
         self._store(unit.raw, decision.target, decision.score, decision.job)
+        _log_decision(decision)
         if decision.target != "retry":
-            self._after_death(decision.job, exc)
+            self._after_death(decision, exc, hook("after_discard"))
+        return decision
 
     def bury_poison(self, unit: UnitOfWork, exc: InvalidPayload) -> None:
         """A payload that is not a job goes to the dead set, wrapped in a job Ruby's Web UI can show."""
         now_s = time.time()
-        stamp = payload.timestamp(now_s, self.settings.time_style)
-        wrapped = {"class": POISON_CLASS, "args": [], "queue": unit.queue, "jid": payload.new_jid(),
-                   "retry": False, "created_at": stamp, "failed_at": stamp, "retry_count": 0,
-                   "error_class": "pyq.errors.InvalidPayload", "error_message": str(exc),
-                   "raw_payload": unit.raw.decode("utf-8", "backslashreplace")}
+        wrapped = poison_job(unit.raw, unit.queue, exc, payload.timestamp(now_s, self.settings.time_style))
         log.error("poison payload from queue %s moved to the dead set as jid=%s: %s", unit.queue, wrapped["jid"], exc)
         self._store(unit.raw, "dead", now_s, wrapped)
 
@@ -187,8 +236,8 @@ class Processor:
         day = utc_day(now_s)
         keys = [k.inflight(self.identity), k.retry, k.dead, k.stat("processed"), k.stat("processed", day),
                 k.stat("failed"), k.stat("failed", day)]
-        args = [raw, target, repr(float(score)), payload.dumps(job), repr(now_s), s.dead_timeout_s, s.dead_max_jobs,
-                STAT_DAY_TTL_S]
+        args = [raw, target, repr(float(score)), _encode(raw, job, s.time_style), repr(now_s), s.dead_timeout_s,
+                s.dead_max_jobs, STAT_DAY_TTL_S]
         for attempt in range(5):
             try:
                 self.scripts.run("fail", keys, args)
@@ -198,25 +247,110 @@ class Processor:
                 time.sleep(min(2.0, 0.2 * 2**attempt))
         log.error("failed job jid=%s stays in flight; it will be recovered and run again", job.get("jid"))
 
-    def _after_death(self, job: dict[str, Any], exc: BaseException) -> None:
+    def _after_death(self, decision: retry.Decision, exc: BaseException,
+                     after_discard: Callable[..., Any] | None) -> None:
+        job = decision.job
         if "lock" in job:
             from . import unique
 
             unique.on_death(self.redis, self.keys, job)
-        for handler in self.death_handlers:
+        handlers = self.death_handlers if self.death_handlers is not None else middleware.death_handlers
+        calls = list(handlers) if decision.death else []
+        if decision.target == "discard" and after_discard is not None:
+            calls.append(after_discard)
+        for handler in calls:
             try:
-                handler(job, exc)
+                retry.call_hook(handler, job, exc)
             except Exception:
-                log.exception("death handler %r raised", handler)
+                log.exception("handler %r raised for jid=%s", handler, job.get("jid"))
 
 
-def _bind(mw: ServerMiddleware, ctx: JobContext, call_next: Callable[[], Any]) -> Callable[[], Any]:
-    return lambda: mw(ctx, call_next)
+# --- helpers ------------------------------------------------------------------------------
 
 
-def _log_job(ctx: JobContext, event: str, started: float | None = None) -> None:
-    name, jid = payload.display_class(ctx.job), ctx.job.get("jid")
-    if started is None:
-        job_log.info("%s jid=%s start", name, jid)
-    else:
-        job_log.info("%s jid=%s elapsed=%.3f done", name, jid, time.monotonic() - started)
+def _call_parts(job: dict[str, Any]) -> tuple[str, list[Any], dict[str, Any]]:
+    if payload.is_activejob(job):
+        return payload.unwrap_activejob(job)
+    return job["class"], job["args"], {}
+
+
+def _perform(ctx: JobContext) -> Any:
+    if ctx.instance is not None:
+        ctx.instance.jid, ctx.instance.payload = ctx.job.get("jid"), ctx.job
+        return ctx.instance.perform(*ctx.args, **ctx.kwargs)
+    return ctx.definition.func(*ctx.args, **ctx.kwargs)
+
+
+def _hooks(definition: JobDefinition | None, instance: Any) -> Callable[[str], Any]:
+    """Hook lookup: a class job's (bound) method, else the definition's policy option."""
+
+    def hook(name: str) -> Any:
+        if definition is None:
+            return None
+        cls = definition.job_class
+        if cls is not None and callable(getattr(cls, name, None)):
+            try:
+                return getattr(instance if instance is not None else cls(), name)
+            except Exception:
+                log.exception("cannot make a %s to look up its %s hook", cls.__name__, name)
+        return definition.policy.get(name)
+
+    return hook
+
+
+def _policy(definition: JobDefinition | None, hook: Callable[[str], Any]) -> retry.Policy:
+    if definition is None or not definition.policy and definition.job_class is None:
+        return retry.NO_POLICY
+    discard_on = definition.policy.get("discard_on", ())
+    return retry.Policy(retry_on=dict(definition.policy.get("retry_on", {})),
+                        discard_on=tuple(discard_on) if isinstance(discard_on, (list, tuple)) else (discard_on,),
+                        retry_in=hook("retry_in"), retries_exhausted=hook("retries_exhausted"))
+
+
+def _as_fetched(ctx: JobContext) -> dict[str, Any]:
+    """The job as fetched: Sidekiq stores failures without the edits middleware made."""
+    try:
+        return payload.loads(ctx.raw)
+    except InvalidPayload:
+        return ctx.job
+
+
+def poison_job(raw: bytes, queue: str, exc: BaseException, stamp: float | int) -> dict[str, Any]:
+    """A dead-set entry for bytes that are not a runnable job; the original text rides along."""
+    try:
+        kept = {"raw_payload": raw.decode("utf-8")}
+    except UnicodeDecodeError:
+        import base64
+
+        kept = {"raw_payload_base64": base64.b64encode(raw).decode()}
+    return {"class": POISON_CLASS, "args": [], "queue": queue, "jid": payload.new_jid(), "retry": False,
+            "created_at": stamp, "failed_at": stamp, "retry_count": 0, "error_class": retry.error_class_name(exc),
+            "error_message": retry.error_message(exc), **kept}
+
+
+def _encode(raw: bytes, job: dict[str, Any], time_style: payload.TimeStyle) -> str:
+    """The JSON to store; a job JSON cannot carry back (NaN read from the queue) is stored as poison."""
+    try:
+        return payload.dumps(job)
+    except ValueError as exc:
+        error = InvalidPayload(f"job cannot be written back as JSON: {exc}")
+        return payload.dumps(poison_job(raw, str(job.get("queue", "")), error, payload.timestamp(style=time_style)))
+
+
+def _log_start(ctx: JobContext) -> float:
+    if job_log.isEnabledFor(logging.INFO):
+        job_log.info("%s jid=%s start", payload.display_class(ctx.job), ctx.job.get("jid"))
+    return time.monotonic()
+
+
+def _log_decision(decision: retry.Decision) -> None:
+    job = decision.job
+    where = {"retry": f"retry #{job.get('retry_count', 0) + 1} in {decision.score - time.time():.0f}s",
+             "dead": "moved to the dead set", "discard": "discarded"}[decision.target]
+    job_log.info("%s jid=%s %s (%s)", payload.display_class(job), job.get("jid"), where, job.get("error_class"))
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is None or cancelling() > 0
