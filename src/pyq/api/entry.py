@@ -1,0 +1,29 @@
+"""One member of a sorted set, as the admin API hands it out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .. import payload
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One member of a sorted set: its score, the raw bytes and the decoded job (None if unreadable)."""
+
+    score: float
+    raw: bytes
+    job: dict[str, Any] | None
+
+    @property
+    def jid(self) -> str | None:
+        return self.job.get("jid") if self.job else None
+
+
+def decode(raw: bytes | str | None) -> dict[str, Any] | None:
+    """The job in ``raw``, or None when it is missing or not a job."""
+    try:
+        return payload.loads(raw) if raw is not None else None
+    except payload.InvalidPayload:
+        return None

@@ -1,0 +1,37 @@
+"""Admin view of ``queues`` and ``queue:NAME`` lists."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .. import payload
+from ..keys import Keys
+from .entry import decode
+
+
+class QueueOps:
+    """Queue names, sizes, contents and latency."""
+
+    redis: Any
+    keys: Keys
+
+    def queue_names(self) -> list[str]:
+        return sorted(n.decode() if isinstance(n, bytes) else n for n in self.redis.smembers(self.keys.queues))
+
+    def queue_size(self, name: str) -> int:
+        return int(self.redis.llen(self.keys.queue(name)))
+
+    def queue_jobs(self, name: str, start: int = 0, stop: int = -1) -> list[dict[str, Any]]:
+        """Jobs from the oldest (taken next) to the newest."""
+        raws = self.redis.lrange(self.keys.queue(name), start, stop)
+        return [decode(r) or {"raw": r} for r in reversed(raws)]
+
+    def queue_latency(self, name: str, now_s: float | None = None) -> float:
+        """Seconds the oldest job has waited (0 for an empty queue)."""
+        raw = self.redis.lindex(self.keys.queue(name), -1)
+        job = decode(raw) if raw else None
+        if not job:
+            return 0.0
+        stamp = payload.to_epoch_s(job.get("enqueued_at")) or payload.to_epoch_s(job.get("created_at"))
+        return max(0.0, (now_s or time.time()) - stamp) if stamp else 0.0
