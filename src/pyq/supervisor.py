@@ -25,6 +25,7 @@ from .config import Config
 from .connection import connect
 from .heartbeat import make_identity
 from .keys import Keys
+from .metrics import PoolMetrics
 
 log = logging.getLogger("pyq.supervisor")
 
@@ -58,6 +59,7 @@ class Supervisor:
         self.stopping = False
         self._stop_at = 0.0
         self._pending: list[int] = []
+        self.metrics = PoolMetrics(config)
 
     # --- lifecycle ------------------------------------------------------------------
     def run(self) -> int:
@@ -66,6 +68,7 @@ class Supervisor:
             signal.signal(sig, self._on_signal)
         log.info("pyq starting %d process(es) x %d threads, queues %s, redis %s", len(self.slots),
                  self.config.concurrency, ",".join(self.config.queue_names()), self.config.redacted_url())
+        self.metrics.start()  # before the first worker fork: sets the multiprocess directory they inherit
         for slot in self.slots:
             self._fork(slot)
         deadline: float | None = None
@@ -79,6 +82,7 @@ class Supervisor:
             elif not self.stopping:
                 self._respawn_due()
             time.sleep(0.05)
+        self.metrics.stop()
         log.info("pyq stopped")
         return 0
 
@@ -130,6 +134,8 @@ class Supervisor:
                 return
             if pid == 0:
                 return
+            if self.metrics.child_exited(pid, self.stopping):
+                continue
             slot = next((s for s in self.slots if s.pid == pid), None)
             if slot is not None:
                 self._child_exited(slot, status)

@@ -32,6 +32,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from . import metrics
 from .config import Config
 from .connection import connect
 from .errors import Shutdown
@@ -61,6 +62,7 @@ class Worker:
         self.acker = Acker(self.redis, self.keys, identity)
         self.processor = Processor(self.redis, self.keys, identity, self.acker, Settings(
             config.max_retries, config.dead_max_jobs, config.dead_timeout, config.time_format))  # type: ignore[arg-type]
+        self.metrics = metrics.install(config, self.processor, self.redis, self.keys)
         self.stopping = threading.Event()      # no more fetching
         self.finished = threading.Event()      # shutdown complete
         self._quiet = threading.Event()
@@ -165,6 +167,7 @@ class Worker:
                         average_interval_s=cfg.average_scheduled_poll_interval,
                         poll_interval_average=cfg.poll_interval_average, recovery_timeout_s=cfg.recovery_timeout)
         self._spawn("poller", poller.run, self._services_stop)
+        self._spawn("metrics", self.metrics.run, self._services_stop)
         self._start_cron()
 
     def _start_cron(self) -> None:
@@ -283,6 +286,7 @@ class Worker:
         self._services_stop.set()
         self.finished.set()
         self._flush_acks()
+        self.metrics.flush()
         self._deregister()
 
     def _drain_buffer(self) -> list[UnitOfWork]:

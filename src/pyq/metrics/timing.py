@@ -1,0 +1,42 @@
+"""One server middleware that times each run and hands the outcome to the metric recorders.
+
+All recorders share one middleware so a job pays for one wrapper, not one per
+metric family. For ``async def`` jobs :mod:`pyq.middleware` runs a plain
+middleware in a helper thread whose ``call_next`` waits for the real run, so
+the timing covers the job itself. A :class:`~pyq.errors.Shutdown` interruption
+is neither a success nor a failure and is not recorded: the job goes back to
+its queue and runs again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+
+class Recorder(Protocol):
+    def record(self, ctx: Any, elapsed_s: float, failed: bool) -> None:
+        """Count one finished run of ``ctx`` (``ctx.queue``, ``ctx.job``)."""
+        ...
+
+
+class TimedMiddleware:
+    """Server middleware: ``mw(ctx, call_next)``; reports to every recorder."""
+
+    def __init__(self, recorders: Sequence[Recorder]) -> None:
+        self.recorders = list(recorders)
+
+    def __call__(self, ctx: Any, call_next: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            result = call_next()
+        except (Exception, SystemExit):
+            self._report(ctx, time.perf_counter() - started, True)
+            raise
+        self._report(ctx, time.perf_counter() - started, False)
+        return result
+
+    def _report(self, ctx: Any, elapsed_s: float, failed: bool) -> None:
+        for recorder in self.recorders:
+            recorder.record(ctx, elapsed_s, failed)
