@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..keys import Keys
+from . import processes, stats  # noqa: F401 - process list and signals, headline numbers
 from .entry import Entry
 from .queues import QueueOps
 from .sets import SORTED_SETS, SetOps

@@ -2,7 +2,7 @@
 
 Computed at scrape time (not pushed by workers) so the numbers are the same
 whoever filled the queues: pyq, Ruby clients or the Web UI. One scrape costs
-two pipelined round trips (see :func:`pyq.admin_api.overview`).
+two pipelined round trips (see :func:`pyq.api.stats.overview`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class RedisCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
-        from ..admin_api import overview
+        from ..api.stats import overview
 
         try:
             snap = overview(self.redis, self.keys)

@@ -1,0 +1,98 @@
+"""Live processes (Sidekiq's ``ProcessSet``) and the remote signals that quiet or stop them.
+
+Signals go through ``IDENTITY-signals`` (LPUSH, 60 s expiry), the list every
+Sidekiq and pyq process pops on each beat, so ``quiet``/``stop`` work on Ruby
+processes too.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..keys import PROCESS_TTL_S, Keys
+
+#: Remote signals a process understands: quiet, graceful stop, dump thread stacks.
+SIGNALS = {"quiet": "TSTP", "stop": "TERM", "dump": "TTIN"}
+_FIELDS = ("info", "busy", "beat", "quiet", "rss", "concurrency")
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """One live process as its heartbeat describes it."""
+
+    identity: str
+    hostname: str
+    pid: int
+    busy: int
+    concurrency: int
+    beat: float
+    quiet: bool
+    rss_kb: int
+    started_at: float
+    queues: list[str] = field(default_factory=list)
+    tag: str = ""
+    version: str = ""
+
+
+def read_processes(redis: Any, keys: Keys) -> list[ProcessInfo]:
+    """Every registered process whose hash still holds ``info``, sorted by identity."""
+    identities = sorted(_text(i) for i in redis.smembers(keys.processes))
+    pipe = redis.pipeline(transaction=False)
+    for identity in identities:
+        pipe.hmget(keys.process(identity), *_FIELDS)
+    rows = pipe.execute() if identities else []
+    found = (_parse(identity, row) for identity, row in zip(identities, rows, strict=True))
+    return [p for p in found if p is not None]
+
+
+def _parse(identity: str, row: list[Any]) -> ProcessInfo | None:
+    raw_info, busy, beat, quiet, rss, concurrency = row
+    if not raw_info:
+        return None
+    try:
+        info = json.loads(raw_info)
+    except ValueError:
+        info = {}
+    info = info if isinstance(info, dict) else {}
+    return ProcessInfo(
+        identity, str(info.get("hostname", "")), _int(info.get("pid")), _int(busy),
+        _int(concurrency) or _int(info.get("concurrency")), _float(beat), _text(quiet or b"") == "true",
+        _int(rss), _float(info.get("started_at")), [str(q) for q in info.get("queues") or []],
+        str(info.get("tag") or ""), str(info.get("version") or ""))
+
+
+def signal_process(redis: Any, keys: Keys, identity: str, action: str) -> str:
+    """Ask one process to ``quiet``, ``stop`` or ``dump``; returns the signal sent.
+
+    Raises LookupError for an identity that is not registered, ValueError for an unknown action.
+    """
+    if action not in SIGNALS:
+        raise ValueError(f"unknown action {action!r}; expected one of {', '.join(SIGNALS)}")
+    if not redis.sismember(keys.processes, identity):
+        raise LookupError(f"no process {identity!r} is registered")
+    signal = SIGNALS[action]
+    pipe = redis.pipeline(transaction=True)
+    pipe.lpush(keys.process_signals(identity), signal)
+    pipe.expire(keys.process_signals(identity), PROCESS_TTL_S)
+    pipe.execute()
+    return signal
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
