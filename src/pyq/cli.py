@@ -111,3 +111,4 @@ def wait_for_redis(config: Config) -> None:
                 last_log = now
             first_failure = first_failure or now
             time.sleep(2)
+from . import admin  # noqa: E402,F401  (registers the admin subcommands)
