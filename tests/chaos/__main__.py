@@ -1,0 +1,48 @@
+"""``python -m tests.chaos --jobs N --kill-every S --duration D``: one chaos run on fresh Redis servers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.chaos.harness import ChaosRun, Plan
+
+
+def parse(argv: list[str]) -> Plan:
+    p = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__)
+    p.add_argument("--jobs", type=int, default=100_000)
+    p.add_argument("--kill-every", type=float, default=2.0, help="seconds between SIGKILLs")
+    p.add_argument("--duration", type=float, default=1800.0, help="hard bound on the run, seconds")
+    p.add_argument("--processes", type=int, default=4)
+    p.add_argument("--concurrency", type=int, default=5)
+    p.add_argument("--sleep-ms", type=float, default=5.0, help="work per job")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--max-kills", type=int, help="stop killing after this many")
+    a = p.parse_args(argv)
+    return Plan(a.jobs, a.kill_every, a.duration, a.processes, a.concurrency, a.sleep_ms, a.seed, a.max_kills)
+
+
+def main(argv: list[str]) -> int:
+    from conftest import RedisServer
+
+    plan = parse(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="pyq-chaos-"))
+    queue, results = RedisServer().start(), RedisServer().start()
+    try:
+        report = ChaosRun(plan, queue.url, results.url, workdir).run()
+    finally:
+        queue.stop()
+        results.stop()
+        shutil.rmtree(queue.dir, ignore_errors=True)
+        shutil.rmtree(results.dir, ignore_errors=True)
+    print(json.dumps(report.summary(), indent=2))
+    print(f"pool log: {workdir / 'chaos.log'}")
+    return 0 if not (report.lost or report.unfinished or report.unexplained_duplicates) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
