@@ -388,3 +388,34 @@ def _parse_time(text: str) -> float:
     except ValueError:
         raise BadUsage(f"pyq enqueue: --at {text!r} is neither epoch seconds nor an ISO-8601 time") from None
     return (stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)).timestamp()
+
+
+# --- dashboard ------------------------------------------------------------------------------------------------
+
+@main.command(cls=AdminCommand)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=9292, show_default=True, help="Port to listen on.")
+@click.option("--password", envvar="PYQ_WEB_PASSWORD", help="Password for HTTP Basic auth (any user name).")
+@click.option("--no-auth", is_flag=True, help="Serve without a password (only behind your own auth).")
+@click.option("--redis-url", envvar="PYQ_REDIS_URL", help="Redis URL (default: the config's redis_url).")
+@click.pass_context
+def web(ctx: click.Context, host: str, port: int, password: str | None, no_auth: bool, redis_url: str | None) -> None:
+    """Serve the dashboard (queues, busy, retries, scheduled, dead, cron, processes) until Ctrl-C."""
+    from . import logs
+    from .web import build, make_server
+
+    if bool(password) == no_auth:
+        raise BadUsage("pyq web: give --password (or PYQ_WEB_PASSWORD), or --no-auth to serve without one")
+    config = ctx.find_object(Config) or Config()
+    logs.setup(config.log_level, config.log_format)
+    try:
+        server = make_server(build(config, redis_url, password or None), host, port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    click.echo(f"pyq dashboard on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
