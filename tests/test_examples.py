@@ -1,0 +1,223 @@
+"""Every example job runs for real: an in-process Worker (or a ``pyq`` pool) against the test Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from examples import csv_import, nightly_cleanup, payments, report, welcome_email
+
+from pyq import config, cron
+from pyq.client import Client
+from pyq.keys import Keys
+from pyq.worker import Worker
+
+ROOT = Path(__file__).resolve().parent.parent
+IDENTITY = "examplehost:1:0123456789ab"
+QUEUES = ["critical", "default", "low"]
+
+
+@contextmanager
+def running_worker(redis_url: str) -> Iterator[Worker]:
+    """A real Worker on the examples' queues with tiny intervals; always shut down afterwards."""
+    settings = {"redis_url": redis_url, "concurrency": 4, "timeout": 1, "fetch_wait": 0.05, "queues": QUEUES,
+                "average_scheduled_poll_interval": 0.1, "poll_interval_average": 0.1}
+    worker = Worker(config.load(None, overrides=settings, env={}), IDENTITY)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        worker.shutdown()
+
+
+def wait_for(predicate: Any, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError(f"not met within {timeout}s: {getattr(predicate, '__name__', predicate)}")
+
+
+def jobs_in(r: redis.Redis, key: str) -> list[dict[str, Any]]:
+    return [json.loads(raw) for raw in r.zrange(key, 0, -1)]
+
+
+# --- welcome_email ---------------------------------------------------------------------------------------
+
+def test_welcome_email_is_sent_once_per_user(client: Client, r: redis.Redis) -> None:
+    # Given sign-up code that enqueues the welcome email twice for user 42
+    first = welcome_email.send_welcome_email.perform_async(42, "ada@example.com", "Ada")
+    second = welcome_email.send_welcome_email.perform_async(42, "ada@example.com", "Ada")
+    assert first and second == ""
+    # When a worker runs
+    with running_worker(client.url):
+        wait_for(lambda: r.llen(welcome_email.OUTBOX_KEY) == 1)
+        wait_for(lambda: not r.keys("uniquejobs:*:LOCKED"))
+    # Then exactly one message went out, and the lock is gone so a deliberate resend is accepted
+    [message] = welcome_email.outbox()
+    assert message["to"] == "ada@example.com" and message["subject"] == "Welcome, Ada!"
+    assert welcome_email.send_welcome_email.perform_async(42, "ada@example.com", "Ada")
+
+
+def test_welcome_email_to_a_bad_address_waits_in_the_retry_set(client: Client, r: redis.Redis) -> None:
+    welcome_email.send_welcome_email.perform_async(7, "not-an-address", "Bo")
+    with running_worker(client.url):
+        wait_for(lambda: r.zcard("retry") == 1)
+    [job] = jobs_in(r, "retry")
+    assert job["error_class"] == "ValueError" and "not-an-address" in job["error_message"]
+    assert r.llen(welcome_email.OUTBOX_KEY) == 0
+
+
+# --- csv_import ------------------------------------------------------------------------------------------
+
+def write_csv(path: Path, rows: int) -> Path:
+    lines = ["email,name,plan"] + [f"user{i}@example.com,User {i},free" for i in range(rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_csv_import_fans_out_in_batches(client: Client, r: redis.Redis, tmp_path: Path) -> None:
+    # Given a 250-row file and batches of 100
+    path = write_csv(tmp_path / "users.csv", 250)
+    csv_import.import_csv.perform_async(str(path), 100)
+    # When a worker runs the import
+    with running_worker(client.url):
+        wait_for(lambda: r.hlen(csv_import.USERS_KEY) == 250)
+        wait_for(lambda: int(r.get("stat:processed") or 0) == 4)
+    # Then one reader job and three batch jobs ran, and every row is stored once, by email
+    row = json.loads(r.hget(csv_import.USERS_KEY, "user249@example.com") or b"{}")
+    assert row == {"email": "user249@example.com", "name": "User 249"}
+    assert r.llen("queue:low") == 0 and r.zcard("retry") == 0
+
+
+def test_csv_batches_refuse_a_file_without_the_columns(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("mail,full_name\na@b.c,A\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="missing column"):
+        list(csv_import.batches(str(path), 10))
+    assert [len(b) for b in csv_import.batches(str(write_csv(tmp_path / "ok.csv", 5)), 2)] == [2, 2, 1]
+
+
+# --- nightly_cleanup -------------------------------------------------------------------------------------
+
+def test_nightly_cleanup_runs_once_per_night_from_its_schedule(client: Client, r: redis.Redis) -> None:
+    # Given sessions seen 40 days, 31 days and 1 hour ago, and the example's schedule in the store
+    now = time.time()
+    r.zadd(nightly_cleanup.SESSIONS_KEY, {"old": now - 40 * 86_400, "idle": now - 31 * 86_400, "fresh": now - 3600})
+    jobs = cron.parse_schedule(nightly_cleanup.SCHEDULE, "examples.nightly_cleanup.SCHEDULE")
+    cron.CronStore(r, Keys()).sync(jobs)
+    # When two pollers look at the next 03:00:05 UTC
+    three_am = datetime.now(timezone.utc).replace(hour=3, minute=0, second=5, microsecond=0).timestamp()
+    three_am += 86_400 if three_am <= now else 0
+    pollers = [cron.CronPoller(r, Keys(), client) for _ in range(2)]
+    pushed = [p.tick(three_am) for p in pollers]
+    # Then exactly one job was enqueued, and running it forgets the two idle sessions
+    assert sorted(len(p) for p in pushed) == [0, 1]
+    with running_worker(client.url):
+        wait_for(lambda: r.zcard(nightly_cleanup.SESSIONS_KEY) == 1)
+    assert r.zrange(nightly_cleanup.SESSIONS_KEY, 0, -1) == [b"fresh"]
+
+
+# --- payments --------------------------------------------------------------------------------------------
+
+def test_payments_retry_discard_and_success(client: Client, r: redis.Redis) -> None:
+    # Given a good card, a declined card and a gateway timeout
+    payments.charge.perform_async(1, 2599, "tok_visa")
+    payments.charge.perform_async(2, 1000, "tok_declined")
+    timeout_jid = payments.charge.perform_async(3, 500, "tok_timeout")
+    with running_worker(client.url):
+        wait_for(lambda: r.hlen(payments.ORDERS_KEY) == 2 and r.zcard("retry") == 1)
+    # Then: paid; declined and discarded (no retry, no dead entry); the timeout waits ~3 s for its retry
+    orders = {k.decode(): v.decode() for k, v in r.hgetall(payments.ORDERS_KEY).items()}
+    assert orders == {"1": "paid ch_tok_visa_2599", "2": "declined"}
+    assert r.zcard("dead") == 0
+    [(raw, score)] = r.zrange("retry", 0, -1, withscores=True)
+    job = json.loads(raw)
+    assert job["jid"] == timeout_jid and job["retry_count"] == 0
+    assert job["error_class"] == "examples.payments.GatewayTimeout"
+    assert 3.0 <= score - float(job["failed_at"]) <= 3.0 * 1.15 + 0.01
+
+
+def test_payments_out_of_attempts_marks_the_order_failed(client: Client, r: redis.Redis) -> None:
+    # Given a timed-out charge on its fifth run (retry_count 3 becomes 4: 5 runs in all)
+    client.push({"class": "examples.payments.charge", "args": [4, 100, "tok_timeout"], "queue": "critical",
+                 "retry_count": 3, "failed_at": time.time() - 60})
+    with running_worker(client.url):
+        wait_for(lambda: r.zcard("dead") == 1)
+    assert r.hget(payments.ORDERS_KEY, "4") == b"failed: GatewayTimeout"
+    assert r.zcard("retry") == 0
+
+
+# --- report ----------------------------------------------------------------------------------------------
+
+def test_report_publishes_progress_then_the_result(client: Client, r: redis.Redis,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a report over four regions, recording the progress a status page would see before each one
+    seen: list[int] = []
+    real_total = report.region_total
+
+    def observed(month: str, region: str) -> int:
+        seen.append(report.report_progress(jid)["progress"])
+        return real_total(month, region)
+
+    monkeypatch.setattr(report, "region_total", observed)
+    jid = report.SalesReport.perform_async("2024-05", ["north", "south", "east", "west"])
+    assert report.report_progress(jid) == {"status": "queued", "progress": 0}
+    # When it runs
+    with running_worker(client.url):
+        done = wait_for(lambda: (p := report.report_progress(jid))["status"] == "done" and p)
+    # Then progress rose region by region, the result is stored, and the hash expires within a day
+    assert seen == [0, 25, 50, 75]
+    assert done["progress"] == 100
+    assert done["result"]["totals"]["west"] == real_total("2024-05", "west")
+    assert 0 < r.ttl(report.progress_key(jid)) <= report.PROGRESS_TTL_S
+
+
+# --- all examples in a real pool -------------------------------------------------------------------------
+
+@contextmanager
+def pool(tmp_path: Path, redis_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``pyq`` run from the repository root with every example module, killed with its group afterwards."""
+    modules = ["examples.welcome_email", "examples.csv_import", "examples.nightly_cleanup", "examples.payments",
+               "examples.report"]
+    args = [sys.executable, "-m", "pyq", "-c", "4", "-P", "1", "-t", "2", *(f"-r{m}" for m in modules),
+            *(f"-q{q}" for q in QUEUES)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYQ_")}
+    env.update(REDIS_URL=redis_url, PYTHONPATH=str(ROOT))
+    with open(tmp_path / "pool.log", "wb") as log:
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            yield proc
+        finally:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def test_examples_run_in_a_pyq_pool_that_reads_redis_url(client: Client, r: redis.Redis, tmp_path: Path) -> None:
+    # Given jobs from three examples, enqueued before the pool starts
+    welcome_email.send_welcome_email.perform_async(1, "grace@example.com", "Grace")
+    payments.charge.perform_async(9, 100, "tok_visa")
+    jid = report.SalesReport.perform_async("2024-06", ["north"])
+    # When a pool started with only REDIS_URL runs them, then gets TERM
+    with pool(tmp_path, client.url) as proc:
+        wait_for(lambda: report.report_progress(jid)["status"] == "done", timeout=20)
+        wait_for(lambda: r.llen(welcome_email.OUTBOX_KEY) == 1 and r.hexists(payments.ORDERS_KEY, "9"))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0, (tmp_path / "pool.log").read_text()
+    assert r.hget(payments.ORDERS_KEY, "9") == b"paid ch_tok_visa_100"
