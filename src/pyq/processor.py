@@ -86,8 +86,8 @@ class Settings:
 class Processor:
     """Turns fetched units into finished, retried or dead jobs.
 
-    ``middleware`` / ``death_handlers`` default to the process-wide registries
-    in :mod:`pyq.middleware`, read at each job.
+    ``middleware`` / ``death_handlers`` are this processor's own; the process-wide
+    ones in :mod:`pyq.middleware` run too (first, outermost), read at each job.
     """
 
     def __init__(self, redis: Any, keys: Keys, identity: str, acker: Acker, settings: Settings,
@@ -99,8 +99,8 @@ class Processor:
         self.acker = acker
         self.settings = settings
         self.scripts = Scripts(redis)
-        self.middleware = middleware
-        self.death_handlers = death_handlers
+        self.middleware = middleware if middleware is not None else []
+        self.death_handlers = death_handlers if death_handlers is not None else []
 
     # --- 1. prepare -----------------------------------------------------------------
     def prepare(self, unit: UnitOfWork) -> JobContext | None:
@@ -182,7 +182,7 @@ class Processor:
             self._succeeded(ctx, started)
 
     def _chain(self, ctx: JobContext) -> list[ServerMiddleware]:
-        chain = list(self.middleware if self.middleware is not None else middleware.server_middleware)
+        chain = [*middleware.server_middleware, *self.middleware]
         if "lock" in ctx.job:
             from . import unique
 
@@ -254,8 +254,7 @@ class Processor:
             from . import unique
 
             unique.on_death(self.redis, self.keys, job)
-        handlers = self.death_handlers if self.death_handlers is not None else middleware.death_handlers
-        calls = list(handlers) if decision.death else []
+        calls = [*middleware.death_handlers, *self.death_handlers] if decision.death else []
         if decision.target == "discard" and after_discard is not None:
             calls.append(after_discard)
         for handler in calls:
