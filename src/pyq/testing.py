@@ -1,0 +1,199 @@
+"""Test modes for code that enqueues pyq jobs: record them (fake) or run them at once (inline).
+
+Both replace the process's default client (the one ``perform_async`` and
+friends use) for the duration of a ``with`` block; no Redis is needed::
+
+    with pyq.testing.fake() as jobs:
+        signup("ann@example.com")
+        assert jobs.args(send_welcome) == [["ann@example.com"]]
+        jobs.drain()                     # run them (and whatever they enqueue)
+
+    with pyq.testing.inline():
+        signup("ann@example.com")        # send_welcome ran inside perform_async
+
+Pushes go through the same validation and client middleware as a real push,
+and arguments make a JSON round trip before a job runs, so a test sees what a
+worker would. Server middleware and the retry policy do not run: an
+exception raised by a job propagates to the caller of ``drain`` (or of
+``perform_async`` in inline mode). Pytest users get the ``pyq_jobs`` (fake)
+and ``pyq_inline`` fixtures with ``pytest_plugins = ["pyq.testing"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from . import client as client_module
+from . import payload
+from .client import Client
+from .job import Job, JobDefinition, resolve
+from .keys import Keys
+
+#: Jobs one ``drain()`` may run before it decides a job keeps re-enqueueing itself.
+MAX_DRAIN = 10_000
+
+
+class Jobs:
+    """Jobs recorded by a fake or inline client, oldest first."""
+
+    def __init__(self) -> None:
+        self.all: list[dict[str, Any]] = []
+
+    def __len__(self) -> int:
+        return len(self.all)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(list(self.all))
+
+    def for_job(self, target: Any) -> list[dict[str, Any]]:
+        """Jobs of one job (a ``@pyq.job`` function, a ``pyq.Job`` class or a wire name)."""
+        name = job_name(target)
+        return [job for job in self.all if payload.display_class(job) == name or job.get("class") == name]
+
+    def queue(self, name: str) -> list[dict[str, Any]]:
+        return [job for job in self.all if job.get("queue") == name]
+
+    def args(self, target: Any) -> list[list[Any]]:
+        """The argument lists of one job's recorded calls."""
+        return [job["args"] for job in self.for_job(target)]
+
+    def clear(self, target: Any = None) -> None:
+        """Forget every job, or only those of ``target``."""
+        drop = self.for_job(target) if target is not None else list(self.all)
+        self.all = [job for job in self.all if not any(job is d for d in drop)]
+
+    def drain(self, target: Any = None) -> int:
+        """Run recorded jobs (all, or ``target``'s), including ones they enqueue, until none is left."""
+        ran = 0
+        while True:
+            pending = self.for_job(target) if target is not None else list(self.all)
+            if not pending:
+                return ran
+            job = pending[0]
+            self.all = [j for j in self.all if j is not job]
+            ran += 1
+            if ran > MAX_DRAIN:
+                raise RuntimeError(f"drain ran {MAX_DRAIN} jobs: does {payload.display_class(job)} enqueue itself?")
+            perform(job)
+
+
+def job_name(target: Any) -> str:
+    """The wire name of a job given as a definition, a ``pyq.Job`` class or a string."""
+    if isinstance(target, JobDefinition):
+        return target.name
+    if isinstance(target, type) and issubclass(target, Job):
+        return target._definition.name
+    if isinstance(target, str):
+        return target
+    raise TypeError(f"expected a pyq job or its name, got {target!r}")
+
+
+def perform(job: dict[str, Any]) -> Any:
+    """Run one job payload in this process, as a worker would call it (no middleware, no retries)."""
+    job = payload.loads(payload.dumps(job))
+    if payload.is_activejob(job):
+        name, args, kwargs = payload.unwrap_activejob(job)
+    else:
+        name, args, kwargs = job["class"], job["args"], {}
+    definition = resolve(name)
+    if definition.job_class is not None:
+        instance = definition.job_class()
+        instance.jid, instance.payload = job.get("jid"), job
+        result = instance.perform(*args, **kwargs)
+    else:
+        result = definition.func(*args, **kwargs)
+    return _finish(result)
+
+
+def _finish(result: Any) -> Any:
+    if not inspect.iscoroutine(result):
+        return result
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(result)
+    result.close()
+    raise RuntimeError("an async job cannot run inline inside a running event loop; use fake() and drain()")
+
+
+class FakeClient(Client):
+    """A client that records pushes instead of storing them (and runs them at once when ``inline``)."""
+
+    def __init__(self, jobs: Jobs | None = None, *, inline: bool = False, time_style: payload.TimeStyle = "float",
+                 middleware: Any = None) -> None:  # no super().__init__: there is no Redis to connect to
+        self.url, self.redis, self.scripts = "fake://", None, None
+        self.keys = Keys()
+        self.time_style = time_style
+        self.middleware = list(middleware) if middleware is not None else None
+        self.jobs = jobs if jobs is not None else Jobs()
+        self.inline = inline
+
+    def push(self, item: dict[str, Any]) -> str | None:
+        if not isinstance(item.get("args"), list):
+            raise TypeError(f"job 'args' must be a list, got {type(item.get('args')).__name__}")
+        jids = self._push_many([item])
+        return jids[0] if jids else None
+
+    def _push_many(self, items: Any, batch_size: int = 0) -> list[str]:
+        jids = []
+        for item in items:
+            job, at_s = self._normalize(item)
+            job = self._run_middleware(job)
+            if job is None:
+                continue
+            if at_s is None:
+                job["enqueued_at"] = payload.timestamp(style=self.time_style)
+            else:
+                job["at"] = at_s
+            jids.append(job["jid"])
+            self._record(job)
+        return jids
+
+    def _record(self, job: dict[str, Any]) -> None:
+        self.jobs.all.append(job)
+        if self.inline:
+            perform(job)
+
+
+@contextmanager
+def _default_client(fake: FakeClient) -> Iterator[Jobs]:
+    saved = client_module._default
+    client_module._default = (os.getpid(), fake)
+    try:
+        yield fake.jobs
+    finally:
+        client_module._default = saved
+
+
+def fake() -> Any:
+    """``with pyq.testing.fake() as jobs:`` -- record jobs instead of pushing them."""
+    return _default_client(FakeClient())
+
+
+def inline() -> Any:
+    """``with pyq.testing.inline() as jobs:`` -- run each job inside ``perform_async``; ``jobs`` lists them."""
+    return _default_client(FakeClient(inline=True))
+
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - the fixtures exist only where pytest does
+    pass
+else:
+
+    @pytest.fixture
+    def pyq_jobs() -> Iterator[Jobs]:
+        """Fake mode for one test: the recorded jobs."""
+        with fake() as jobs:
+            yield jobs
+
+    @pytest.fixture
+    def pyq_inline() -> Iterator[Jobs]:
+        """Inline mode for one test: jobs run as they are enqueued."""
+        with inline() as jobs:
+            yield jobs
