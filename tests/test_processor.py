@@ -175,7 +175,7 @@ def test_class_job_hooks_are_bound_methods(r: redis.Redis) -> None:
 
 
 def test_global_death_handlers_run_and_a_raising_one_is_contained(r: redis.Redis, caplog) -> None:
-    @middleware.on_death
+    @pyq.on_death
     def broken(job, exc):
         raise RuntimeError("handler bug")
 
@@ -192,6 +192,23 @@ def test_dead_set_insert_trims_by_count_and_age(r: redis.Redis) -> None:
     process(r, a_job("Proc::Boom", ["1"], retry=0), processor)
     members = r.zrange("dead", 0, -1)
     assert b"ancient" not in members and b"old" not in members and len(members) == 2  # keeps max - 1 older
+
+
+@pytest.mark.parametrize(("target", "retry_size", "dead_size"), [("retry", 1, 0), ("dead", 0, 1), ("discard", 0, 0)])
+def test_fail_script_leaves_in_flight_and_stores_in_one_step(r: redis.Redis, target: str, retry_size: int,
+                                                               dead_size: int) -> None:
+    from pyq.scripts import Scripts
+
+    r.rpush(KEYS.inflight(IDENTITY), b"other", b"raw", b"raw")
+    keys = [KEYS.inflight(IDENTITY), "retry", "dead", "stat:processed", "stat:processed:d", "stat:failed",
+            "stat:failed:d"]
+    args = [b"raw", target, "950.5", '{"jid":"x"}', "1000.0", 100, 10, 60]
+    assert Scripts(r).run("fail", keys, args) == 1
+    assert r.lrange(KEYS.inflight(IDENTITY), 0, -1) == [b"other", b"raw"]  # exactly one copy removed
+    assert (r.zcard("retry"), r.zcard("dead")) == (retry_size, dead_size)
+    assert [int(r.get(k)) for k in keys[3:]] == [1, 1, 1, 1] and 0 < r.ttl("stat:failed:d") <= 60
+    r.delete(KEYS.inflight(IDENTITY))
+    assert Scripts(r).run("fail", keys, args) == 0  # not in flight (recovered meanwhile): stored anyway
 
 
 # --- poison payloads in a real worker --------------------------------------------------------------
