@@ -39,6 +39,11 @@ INITIAL_JITTER_S = 5.0
 CLEANUP_GUARD_S = 60
 #: Seconds after its last beat that a process counts as dead for orphan recovery.
 RECOVERY_TIMEOUT_S = 60.0
+#: Recoveries after which a job counts as the cause of its workers' deaths and goes to the dead set
+#: as ``pyq.WorkerCrashed`` (a job that segfaults its worker would otherwise kill a worker forever).
+MAX_CRASHES = 3
+#: Seconds a job's crash counter lives after its last recovery (1 day): crashes far apart are not a loop.
+CRASH_TTL_S = 86_400
 
 
 def recover_process(redis: Any, keys: Keys, identity: str, *, now_s: float | None = None,
@@ -57,9 +62,9 @@ def _recover_call(keys: Keys, identity: str, now_s: float | None,
                   stale_after_s: float) -> tuple[str, list[str], list[Any]]:
     now_s = time.time() if now_s is None else now_s
     script_keys = [keys.inflight(identity), keys.inflight_owners, keys.queues, keys.processes,
-                   keys.process(identity), keys.process_work(identity), keys.process_workers(identity)]
+                   keys.process(identity), keys.process_work(identity), keys.process_workers(identity), keys.dead]
     return "recover", script_keys, [keys.prefix, identity, repr(float(now_s)), repr(float(stale_after_s)),
-                                    WAKE_CAP]
+                                    WAKE_CAP, MAX_CRASHES, CRASH_TTL_S]
 
 
 def recover_orphans(redis: Any, keys: Keys, *, now_s: float | None = None,
