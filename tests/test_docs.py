@@ -46,23 +46,41 @@ def command_lines(text: str) -> list[str]:
 
 
 def parse(line: str) -> None:
-    """Parse ``line`` the way the ``pyq`` command would, without running it; raises click.UsageError."""
+    """Parse ``line`` the way the ``pyq`` command would, without running it; raises click.UsageError.
+
+    Arguments may be left out (prose names ``pyq cron run`` without a NAME), but every subcommand
+    and every flag must exist.
+    """
     args = shlex.split(line, comments=True)[1:]
     command: click.Command = cli_main
     name = "pyq"
     while True:
         try:
-            ctx = command.make_context(name, list(args))
+            ctx = command.make_context(name, list(args), resilient_parsing=True)
         except click.exceptions.Exit:  # --help, --version
             return
         with warnings.catch_warnings():  # click 8.2 deprecates protected_args; 9.0 folds it into args
             warnings.simplefilter("ignore", DeprecationWarning)
             rest = [*getattr(ctx, "protected_args", []), *ctx.args]
-        if not rest or not isinstance(command, click.Group):
+        group = isinstance(command, click.Group)
+        _check_flags(command, ctx, args[:len(args) - len(rest)] if group else args)
+        if not rest or not group:
             return
-        if rest[0] not in command.commands:
-            raise click.UsageError(f"no such command {rest[0]!r}")
-        name, command, args = rest[0], command.commands[rest[0]], rest[1:]
+        if rest[0] not in command.commands:  # type: ignore[attr-defined]
+            raise click.UsageError(f"{name}: no such command {rest[0]!r}")
+        name, command, args = rest[0], command.commands[rest[0]], rest[1:]  # type: ignore[attr-defined]
+
+
+def _check_flags(command: click.Command, ctx: click.Context, tokens: list[str]) -> None:
+    known = {opt for p in command.get_params(ctx) if isinstance(p, click.Option) for opt in p.opts + p.secondary_opts}
+    for token in tokens:
+        if token == "--":
+            return
+        flag = token.split("=", 1)[0]
+        is_flag = flag.startswith("-") and len(flag) > 1 and not flag[1:].replace(".", "").isdigit()
+        attached = not flag.startswith("--") and flag[:2] in known  # -rexamples.jobs
+        if is_flag and flag not in known and not attached:
+            raise click.UsageError(f"{ctx.info_name}: no such option {flag}")
 
 
 @pytest.mark.parametrize("path", list(gen_docs.OUTPUTS), ids=str)
@@ -95,8 +113,9 @@ def test_every_flag_and_subcommand_is_in_cli_md() -> None:
     for path, command in gen_docs.commands(cli_main):
         assert f"## `{' '.join(path)}`" in page
         for param in command.params:
-            for opt in getattr(param, "opts", []):
-                assert opt in page, opt
+            if isinstance(param, click.Option):
+                for opt in param.opts:
+                    assert opt in page, opt
 
 
 def test_pages_mention_pyq_command_lines() -> None:
@@ -118,4 +137,9 @@ def test_parse_refuses_unknown_commands_and_flags() -> None:
         parse("pyq no-such-command")
     with pytest.raises(click.UsageError):
         parse("pyq --no-such-flag")
+    with pytest.raises(click.UsageError):
+        parse("pyq retry no-such-action")
+    with pytest.raises(click.UsageError):
+        parse("pyq stats --no-such-flag")
+    parse("pyq retry list --json")
     parse("pyq -C config/queue.yml -q critical,3 -c 5  # a comment")
