@@ -13,5 +13,5 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 bash scripts/install.sh
-ruff check src tests examples bench
+ruff check src tests examples bench tools
 python3 -m pytest "$@"
