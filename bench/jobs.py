@@ -1,0 +1,84 @@
+"""The benchmark's job bodies, for pyq workers and the bare BRPOP loop.
+
+Every job takes one integer ``x``. Below :data:`LAT_THRESHOLD` it is a W1
+no-op: one INCR of :data:`COUNTER_KEY` on the counter Redis (a second server,
+so the job's own round trip costs every system the same). At or above, ``x``
+is the enqueue wall-clock time in microseconds: the job pushes its latency to
+:data:`LAT_KEY` and INCRs the counter in one pipelined round trip.
+
+The counter client is one ``redis.Redis`` per process (its pool hands each
+thread a connection), made lazily so that forked workers never share a socket.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import redis
+import redis.asyncio as aredis
+
+import pyq
+
+COUNTER_URL = os.environ.get("BENCH_COUNTER_URL", "redis://127.0.0.1:6391/0")
+COUNTER_KEY = "bench:done"
+LAT_KEY = "bench:lat"
+READY_KEY = "bench:ready"
+#: Arguments at or above this are enqueue times in epoch microseconds (2001-09-09).
+LAT_THRESHOLD = 10**15
+
+_sync: dict[str, Any] = {"pid": None, "client": None}
+_async: dict[str, Any] = {"key": None, "client": None}
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def counter() -> redis.Redis:
+    """This process's counter client (made again after a fork)."""
+    if _sync["pid"] != os.getpid():
+        _sync["client"], _sync["pid"] = redis.Redis.from_url(COUNTER_URL), os.getpid()
+    return _sync["client"]
+
+
+def record(x: int) -> None:
+    """The sync job body shared by pyq and the bare loop."""
+    if x >= LAT_THRESHOLD:
+        lat = now_us() - x
+        pipe = counter().pipeline(transaction=False)
+        pipe.rpush(LAT_KEY, lat).incr(COUNTER_KEY)
+        pipe.execute()
+    else:
+        counter().incr(COUNTER_KEY)
+
+
+def _async_counter() -> aredis.Redis:
+    import asyncio
+
+    key = (os.getpid(), id(asyncio.get_running_loop()))
+    if _async["key"] != key:
+        _async["client"], _async["key"] = aredis.Redis.from_url(COUNTER_URL), key
+    return _async["client"]
+
+
+async def arecord(x: int) -> None:
+    """The async job body: the same work through ``redis.asyncio``."""
+    if x >= LAT_THRESHOLD:
+        lat = now_us() - x
+        pipe = _async_counter().pipeline(transaction=False)
+        pipe.rpush(LAT_KEY, lat).incr(COUNTER_KEY)
+        await pipe.execute()
+    else:
+        await _async_counter().incr(COUNTER_KEY)
+
+
+@pyq.job(name="BenchJob")
+def bench_job(x: int) -> None:
+    record(x)
+
+
+@pyq.job(name="BenchAsyncJob")
+async def bench_async_job(x: int) -> None:
+    await arecord(x)

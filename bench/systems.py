@@ -1,0 +1,67 @@
+"""The systems under test: how to start each one's workers and how to tell that they are ready.
+
+All three read the same Sidekiq-format payloads from ``queue:default``, so
+one client (pyq's) enqueues for every system and the comparison is about the
+workers alone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from pyq.keys import Keys
+
+BENCH_DIR = Path(__file__).resolve().parent
+KEYS = Keys()
+#: Threads per process for pyq and Sidekiq (both default to 10).
+CONCURRENCY = 10
+#: Worker processes for every system.
+PROCESSES = 2
+
+
+@dataclass(frozen=True)
+class System:
+    """One worker implementation: its command lines and its readiness signal."""
+
+    name: str
+    label: str
+    registers: bool  # True: ready when PROCESSES entries sit in Sidekiq's `processes` set
+
+    def commands(self, queue_url: str, run_dir: Path) -> list[list[str]]:
+        if self.name == "pyq":
+            return [[sys.executable, "-m", "pyq", "-C", str(_pyq_config(queue_url, run_dir)), "-r", "jobs"]]
+        if self.name == "sidekiq":
+            argv = [shutil.which("sidekiq") or "sidekiq", "-r", str(BENCH_DIR / "sidekiq_jobs.rb"),
+                    "-c", str(CONCURRENCY), "-e", "production"]
+            return [argv] * PROCESSES
+        return [[sys.executable, str(BENCH_DIR / "bare_loop.py")]] * PROCESSES
+
+    def ready(self, queue: redis.Redis, counter: redis.Redis) -> bool:
+        if self.registers:
+            return queue.scard(KEYS.processes) >= PROCESSES
+        return int(counter.get("bench:ready") or 0) >= PROCESSES
+
+
+def _pyq_config(queue_url: str, run_dir: Path) -> Path:
+    path = run_dir / "pyq.yml"
+    path.write_text(f"redis_url: {queue_url}\nconcurrency: {CONCURRENCY}\nprocesses: {PROCESSES}\n"
+                    "queues: [default]\nlog_level: warning\n")
+    return path
+
+
+PYQ = System("pyq", "pyq", registers=True)
+SIDEKIQ = System("sidekiq", "Sidekiq 6.4.1 (Ruby)", registers=True)
+BARE = System("bare", "bare BRPOP loop (Python)", registers=False)
+ALL = {s.name: s for s in (PYQ, SIDEKIQ, BARE)}
+
+
+def env_for(queue_url: str, counter_url: str) -> dict[str, str]:
+    env = dict(os.environ, BENCH_REDIS_URL=queue_url, BENCH_COUNTER_URL=counter_url)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BENCH_DIR), env.get("PYTHONPATH", "")) if p)
+    return env

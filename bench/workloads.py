@@ -1,0 +1,161 @@
+"""The measured workloads: W1 (drain a full queue), W2 (latency into idle workers), memory (long drain).
+
+W1 stages all jobs under another namespace first, then moves them into
+``queue:default`` in one MULTI (RENAME + wake-up marker) while the workers
+sit idle and registered, so the clock measures draining only: no process
+start-up, no enqueue running alongside.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from procs import Group, RedisServer, machine_busy_s, rss_kb, self_cpu_s
+from systems import BENCH_DIR, KEYS, System, env_for
+
+import pyq
+from pyq.keys import Keys
+
+COUNTER_KEY, LAT_KEY = "bench:done", "bench:lat"
+#: Namespace the W1 jobs are enqueued under before they are released all at once.
+STAGE = Keys("bench-stage")
+#: Seconds to wait for workers to register before giving up.
+READY_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Rig:
+    """The two Redis servers of one run and where logs go; ``queue_url`` may point at a proxy."""
+
+    queue: RedisServer
+    counter: RedisServer
+    run_dir: Path
+    queue_url: str
+
+    def reset(self) -> None:
+        self.queue.client.flushall()
+        self.counter.client.flushall()
+
+
+def start_workers(system: System, rig: Rig, tag: str) -> Group:
+    """Start the system's workers and return once all of them are registered and idle."""
+    group = Group(system.commands(rig.queue_url, rig.run_dir), env_for(rig.queue_url, rig.counter.url),
+                  str(BENCH_DIR), str(rig.run_dir / f"{tag}.log"))
+    end = time.monotonic() + READY_TIMEOUT_S
+    while not system.ready(rig.queue.client, rig.counter.client):
+        if time.monotonic() > end or not group.alive():
+            group.stop()
+            raise RuntimeError(f"{system.name} workers not ready; see {rig.run_dir / tag}.log")
+        time.sleep(0.05)
+    time.sleep(0.5)  # let every thread reach its blocking wait
+    return group
+
+
+def stage(rig: Rig, n: int, job_class: str) -> None:
+    client = pyq.Client(rig.queue.url, namespace=STAGE.namespace)
+    for start in range(0, n, 10_000):
+        client.push_bulk({"class": job_class, "args": [[i] for i in range(start, min(n, start + 10_000))]})
+    rig.queue.client.delete(STAGE.wake("default"), STAGE.queues)
+
+
+def release(rig: Rig) -> float:
+    """Move the staged jobs into ``queue:default`` atomically; returns the monotonic time just before."""
+    pipe = rig.queue.client.pipeline(transaction=True)
+    pipe.rename(STAGE.queue("default"), KEYS.queue("default")).sadd(KEYS.queues, "default")
+    pipe.lpush(KEYS.wake("default"), "1")
+    t0 = time.monotonic()
+    pipe.execute()
+    return t0
+
+
+def wait_count(rig: Rig, n: int, timeout_s: float, on_tick: Callable[[], None] | None = None) -> float:
+    """Poll the counter every millisecond until it reaches ``n``; returns the monotonic time it did."""
+    end = time.monotonic() + timeout_s
+    client = rig.counter.client
+    while int(client.get(COUNTER_KEY) or 0) < n:
+        if time.monotonic() > end:
+            raise TimeoutError(f"only {client.get(COUNTER_KEY)} of {n} jobs done after {timeout_s}s")
+        if on_tick:
+            on_tick()
+        time.sleep(0.001)
+    return time.monotonic()
+
+
+def w1(rig: Rig, group: Group, n: int, job_class: str = "BenchJob", timeout_s: float = 300.0) -> dict[str, float]:
+    """Drain ``n`` jobs: jobs/s, worker CPU per 1k jobs, queue-Redis commands and CPU per job."""
+    rig.counter.client.delete(COUNTER_KEY)
+    stage(rig, n, job_class)
+    before = _cpu_snapshot(rig, group)
+    stats0 = rig.queue.commandstats()
+    t0 = release(rig)
+    t1 = wait_count(rig, n, timeout_s)
+    stats1 = rig.queue.commandstats()
+    worker, queue_redis, ours, busy = (b - a for a, b in zip(before, _cpu_snapshot(rig, group), strict=True))
+    calls = {k: v - stats0.get(k, 0) for k, v in stats1.items() if k not in ("info", "get")}
+    return {"rate": n / (t1 - t0), "cpu_ms_per_1k": worker * 1e6 / n, "redis_cpu_us": queue_redis * 1e6 / n,
+            "cmds_per_job": sum(calls.values()) / n, "evalsha_per_job": calls.get("evalsha", 0) / n,
+            "other_load": max(0.0, busy - ours) / (t1 - t0)}
+
+
+def _cpu_snapshot(rig: Rig, group: Group) -> tuple[float, float, float, float]:
+    """(workers, queue Redis, everything this benchmark runs, the whole machine) CPU seconds."""
+    worker, queue_redis = group.cpu_s(), rig.queue.cpu_s()
+    ours = worker + queue_redis + rig.counter.cpu_s() + self_cpu_s()
+    return worker, queue_redis, ours, machine_busy_s()
+
+
+def w2(rig: Rig, n: int, spacing_ms: float, timeout_s: float = 60.0) -> dict[str, float]:
+    """``n`` jobs, one every ``spacing_ms``, into idle workers; latency = enqueue call start -> job start."""
+    rig.counter.client.delete(COUNTER_KEY, LAT_KEY)
+    client = pyq.Client(rig.queue.url)
+    client.redis.ping()
+    t0 = time.perf_counter()
+    for i in range(n):
+        delay = t0 + i * spacing_ms / 1000 - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        client.push({"class": "BenchJob", "args": [time.time_ns() // 1000]})
+    wait_count(rig, n, timeout_s)
+    lat = sorted(int(x) / 1000 for x in rig.counter.client.lrange(LAT_KEY, 0, -1))
+    return {"p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99), "max_ms": lat[-1]}
+
+
+def memory(rig: Rig, group: Group, n: int, timeout_s: float = 1200.0) -> dict[str, object]:
+    """Drain ``n`` jobs while sampling each worker's RSS; start = after the first 10% of jobs."""
+    rig.counter.client.delete(COUNTER_KEY)
+    stage(rig, n, "BenchJob")
+    samples: list[tuple[int, list[int]]] = []
+    last = [0.0]
+
+    def sample() -> None:
+        if time.monotonic() - last[0] >= 0.25:
+            last[0] = time.monotonic()
+            samples.append((int(rig.counter.client.get(COUNTER_KEY) or 0), [rss_kb(p) for p in group.workers()]))
+
+    t0 = release(rig)
+    t1 = wait_count(rig, n, timeout_s, sample)
+    sample()
+    warm = next(s for done, s in samples if done >= n // 10)
+    end = samples[-1][1]
+    peak = [max(s[i] for _, s in samples if len(s) > i) for i in range(len(end))]
+    drift = max(abs(e - w) / w for w, e in zip(warm, end, strict=False))
+    return {"rate": n / (t1 - t0), "rss_warm_mb": [w / 1024 for w in warm], "rss_end_mb": [e / 1024 for e in end],
+            "rss_peak_mb": [p / 1024 for p in peak], "drift": drift,
+            "curve": [(done, [kb / 1024 for kb in s]) for done, s in samples]}
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    k = (len(sorted_values) - 1) * p / 100
+    lo = int(k)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
