@@ -1,0 +1,175 @@
+"""Prometheus metrics: job counters in multiprocess files, Redis gauges, and a real pool's /metrics.
+
+The pool test kills a worker with SIGKILL and checks the totals still add up
+after the supervisor forks its replacement.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import redis
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from conftest import free_port
+from pool import child_pids, running_pool, wait_until
+from pyq import metrics, middleware
+from pyq.client import Client
+from pyq.config import Config
+from pyq.keys import Keys
+from pyq.metrics.collector import RedisCollector
+
+JOBS = '''
+import pyq
+
+@pyq.job(name="Flaky", retry=False)
+def flaky(fail):
+    if fail:
+        raise RuntimeError("asked to fail")
+'''
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_job_counters_from_several_processes_add_up(tmp_path: Path) -> None:
+    # Given two processes recording jobs into the same multiprocess directory
+    script = textwrap.dedent("""
+        import sys
+        from types import SimpleNamespace
+        from pyq.metrics.jobs import JobMetrics
+        from pyq.metrics.timing import TimedMiddleware
+        mw = TimedMiddleware([JobMetrics()])
+        ctx = SimpleNamespace(queue="q1", job={"class": "Wrapper", "wrapped": "MailJob", "args": []})
+        for i in range(int(sys.argv[1])):
+            try:
+                mw(ctx, (lambda: 1) if i % 2 else (lambda: 1 / 0))
+            except ZeroDivisionError:
+                pass
+    """)
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    for n in (4, 6):
+        subprocess.run([sys.executable, "-c", script, str(n)], env=env, check=True, timeout=30)
+    # When the files are aggregated
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(tmp_path))
+    got = samples(generate_latest(registry).decode())
+    # Then processed counts every run, failed only failures, the histogram every run
+    labels = (("job", "MailJob"), ("queue", "q1"))
+    assert got[("pyq_jobs_processed_total", labels)] == 10
+    assert got[("pyq_jobs_failed_total", labels)] == 5
+    assert got[("pyq_job_duration_seconds_count", labels)] == 10
+
+
+def test_redis_collector_reports_queues_sets_and_processes(r: redis.Redis, client: Client) -> None:
+    # Given two queued jobs (one 30 s old), one retry, one scheduled, one dead and a live process
+    r.sadd("queues", "mail")
+    r.lpush("queue:mail", json.dumps({"class": "A", "args": [], "enqueued_at": time.time() - 30}))
+    client.push({"class": "A", "args": []})
+    r.zadd("retry", {'{"class":"A","args":[],"jid":"r1"}': time.time()})
+    r.zadd("dead", {'{"class":"A","args":[],"jid":"d1"}': time.time()})
+    client.push({"class": "A", "args": [], "at": time.time() + 60})
+    r.sadd("processes", "h:1:abc", "h:2:gone")
+    r.hset("h:1:abc", mapping={"info": '{"hostname":"h","pid":1,"concurrency":5}', "busy": 3, "beat": time.time()})
+    registry = CollectorRegistry()
+    registry.register(RedisCollector(r, Keys()))
+    # When scraped
+    got = samples(generate_latest(registry).decode())
+    # Then every gauge has the value Redis holds (the process without a hash is not counted)
+    assert got[("pyq_queue_size", (("queue", "mail"),))] == 1
+    assert got[("pyq_queue_size", (("queue", "default"),))] == 1
+    assert 29 < got[("pyq_queue_latency_seconds", (("queue", "mail"),))] < 60
+    assert got[("pyq_queue_latency_seconds", (("queue", "default"),))] < 5
+    assert got[("pyq_retry_set_size", ())] == 1
+    assert got[("pyq_dead_set_size", ())] == 1
+    assert got[("pyq_scheduled_set_size", ())] == 1
+    assert got[("pyq_busy_slots", ())] == 3
+    assert got[("pyq_processes", ())] == 1
+    assert got[("pyq_redis_up", ())] == 1
+
+
+def test_redis_collector_survives_redis_down() -> None:
+    registry = CollectorRegistry()
+    down = redis.Redis(port=free_port(), socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    registry.register(RedisCollector(down, Keys()))
+    got = samples(generate_latest(registry).decode())
+    assert got == {("pyq_redis_up", ()): 0}
+
+
+def test_install_keeps_the_process_wide_chain_live(r: redis.Redis) -> None:
+    # Given a processor that reads the global middleware registry (middleware None)
+    processor = type("P", (), {"middleware": None})()
+    worker_metrics = metrics.install(Config(execution_metrics=True), processor, r, Keys())
+    # When a middleware is registered after the worker was built
+    added = middleware.add_server_middleware(lambda ctx, call_next: call_next())
+    try:
+        chain = list(processor.middleware)
+        # Then it runs before the metrics middleware, which stays last
+        assert chain[-2] is added and isinstance(chain[-1], metrics.TimedMiddleware)
+        assert worker_metrics.tracker is not None
+    finally:
+        middleware.server_middleware.remove(added)
+
+
+def test_install_adds_nothing_when_everything_is_off(r: redis.Redis) -> None:
+    processor = type("P", (), {"middleware": []})()
+    assert metrics.install(Config(execution_metrics=False), processor, r, Keys()).tracker is None
+    assert processor.middleware == []
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The pool's /metrics, or {} while it is not listening yet."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            return samples(resp.read().decode())
+    except OSError:
+        return {}
+
+
+@pytest.mark.slow
+def test_pool_serves_metrics_that_add_up_across_a_worker_restart(tmp_path: Path, redis_url: str, r: redis.Redis,
+                                                                   client: Client) -> None:
+    (tmp_path / "opsjobs.py").write_text(JOBS)
+    port = free_port()
+    labels = (("job", "Flaky"), ("queue", "default"))
+    with running_pool(tmp_path, redis_url, require=["opsjobs"], metrics={"port": port, "host": "127.0.0.1"},
+                      processes=2) as proc:
+        # Given 10 jobs (4 failing) run by the pool
+        for i in range(10):
+            client.push({"class": "Flaky", "args": [i % 3 == 0], "retry": False})
+        wait_until(lambda: scrape(port).get(("pyq_jobs_processed_total", labels)) == 10, timeout=20)
+        assert scrape(port)[("pyq_jobs_failed_total", labels)] == 4
+        # When a worker is SIGKILLed and replaced, and 6 more jobs run
+        before = child_pids(proc.pid)
+        assert len(before) == 3  # two workers and the metrics server
+        workers = [int(i.decode().split(":")[1]) for i in r.smembers("processes")]
+        assert set(workers) < set(before)
+        os.kill(workers[0], signal.SIGKILL)
+        wait_until(lambda: len(set(child_pids(proc.pid)) - set(before)) == 1, timeout=20)
+        for _ in range(6):
+            client.push({"class": "Flaky", "args": [False]})
+        # Then the totals include the dead worker's counts
+        wait_until(lambda: scrape(port).get(("pyq_jobs_processed_total", labels)) == 16, timeout=20)
+        got = scrape(port)
+        assert got[("pyq_jobs_failed_total", labels)] == 4
+        wait_until(lambda: scrape(port).get(("pyq_processes", ())) == 2, timeout=20)
+        assert got[("pyq_queue_size", (("queue", "default"),))] == 0
+
