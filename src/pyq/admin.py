@@ -259,11 +259,13 @@ set_group("scheduled", "schedule", "schedule")
 # --- processes ------------------------------------------------------------------------------------------------
 
 @main.group(cls=AdminGroup, invoke_without_command=True)
+@click.option("--redis-url", envvar="PYQ_REDIS_URL", help="Redis URL (default: the config's redis_url).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
-def processes(ctx: click.Context) -> None:
+def processes(ctx: click.Context, redis_url: str | None, as_json: bool) -> None:
     """Live processes (pyq and Ruby Sidekiq); ``quiet`` / ``stop`` send them remote signals."""
     if ctx.invoked_subcommand is None:
-        ctx.invoke(processes_list)
+        ctx.invoke(processes_list, redis_url=redis_url, as_json=as_json)
 
 
 @processes.command("list")
