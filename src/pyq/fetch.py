@@ -12,10 +12,12 @@ The in-flight contract:
 3. Acks are batched by :class:`Acker`: a job that succeeds costs no round
    trip of its own; stats are counted in the same script call.
 
-Idle processes block on wake-up markers (``pyq:wake:QUEUE``) that pyq's
-enqueue, promotion and put-back scripts push, so a pyq-enqueued job starts
-within a round trip or two. Ruby clients push no marker: the blocking wait is
-bounded by ``fetch_wait`` so their jobs wait at most that long.
+Idle processes that work one queue block in BLMOVE from that queue into their
+in-flight list (still one atomic move), so any pushed job, Ruby's included,
+starts after one round trip. Idle processes with several queues block on
+wake-up markers (``pyq:wake:QUEUE``) that pyq's enqueue, promotion and
+put-back scripts push, so a pyq-enqueued job starts within a round trip or
+two; Ruby clients push no marker, so that wait is bounded by ``fetch_wait``.
 """
 
 from __future__ import annotations
@@ -26,13 +28,12 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from redis.exceptions import RedisError
 
 from .keys import STAT_DAY_TTL_S, Keys
-from .scripts import Scripts
+from .scripts import Call, Scripts
 
 log = logging.getLogger("pyq.fetch")
 
@@ -98,6 +99,25 @@ class Fetcher:
         """Block until a wake-up marker arrives or ``timeout_s`` passes; True if woken."""
         return self.redis.blpop(self._wake_keys, timeout=timeout_s) is not None
 
+    def take_when_pushed(self, timeout_s: float) -> list[UnitOfWork]:
+        """The idle wait: block until work arrives or ``timeout_s`` passes.
+
+        With one queue, a blocking LMOVE (BLMOVE) takes the first job pushed, by any client,
+        straight from the queue's tail into the in-flight list (the owners entry is written in the
+        same round trip, before it), so that job starts without a second round trip. With several
+        queues, Redis cannot block on them in order: wait for a wake-up marker and return nothing,
+        and the caller fetches.
+        """
+        if len(self.order.names) != 1:
+            self.wait_for_work(timeout_s)
+            return []
+        name = self.order.names[0]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sadd(self._inflight_keys[1], self.identity)
+        pipe.blmove(self.keys.queue(name), self._inflight_keys[0], timeout_s, "RIGHT", "LEFT")
+        raw = pipe.execute()[1]
+        return [] if raw is None else [UnitOfWork(name, raw)]
+
     def requeue(self, units: Sequence[UnitOfWork]) -> int:
         """Put unfinished jobs back at the front of their queues (only those still in flight)."""
         if not units:
@@ -109,7 +129,7 @@ class Fetcher:
 
 def utc_day(now_s: float | None = None) -> str:
     """Sidekiq's per-day stat suffix: the UTC date."""
-    return datetime.fromtimestamp(now_s or time.time(), timezone.utc).strftime("%Y-%m-%d")
+    return time.strftime("%Y-%m-%d", time.gmtime(time.time() if now_s is None else now_s))
 
 
 class Acker:
@@ -143,20 +163,24 @@ class Acker:
             self._ready.clear()
         if not batch:
             return 0
-        day = utc_day()
-        calls = [("ack", [self.inflight_key, self.keys.stat("processed"), self.keys.stat("processed", day)],
-                  [STAT_DAY_TTL_S, *batch[i:i + ACK_BATCH]]) for i in range(0, len(batch), ACK_BATCH)]
+        keys = [self.inflight_key, self.keys.stat("processed"), self.keys.stat("processed", utc_day())]
+        calls = [("ack", keys, [STAT_DAY_TTL_S, *batch[i:i + ACK_BATCH]]) for i in range(0, len(batch), ACK_BATCH)]
         try:
-            results = self.scripts.run_many(calls)
-            errors = [r for r in results if isinstance(r, Exception)]
-            if errors:
-                raise errors[0]
+            self._send(calls)
         except RedisError:
             with self._lock:
                 self._pending[:0] = batch
                 self._ready.set()
             raise
         return len(batch)
+
+    def _send(self, calls: list[Call]) -> None:
+        if len(calls) == 1:  # the usual case: one EVALSHA costs less than a pipeline around it
+            self.scripts.run(*calls[0])
+            return
+        errors = [r for r in self.scripts.run_many(calls) if isinstance(r, Exception)]
+        if errors:
+            raise errors[0]
 
     def run(self, stop: threading.Event) -> None:
         """Flush loop for the acker thread; exits once ``stop`` is set and nothing is pending."""

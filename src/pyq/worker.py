@@ -55,6 +55,9 @@ class Worker:
         self.identity = identity
         self.concurrency = config.concurrency
         self.capacity = config.concurrency + (config.prefetch if config.prefetch is not None else config.concurrency)
+        # The fetcher refills once half the prefetch buffer is used (never at capacity): each fetch then takes a
+        # batch instead of the one slot a finished job frees, and the buffer never runs dry during the round trip.
+        self._refill_at = min(self.capacity - 1, self.concurrency + (self.capacity - self.concurrency) // 2)
         self.redis = redis or connect(config.redis_url)
         self.keys = Keys(config.namespace)
         queues = [(q.name, q.weight) for q in config.queues]
@@ -195,9 +198,8 @@ class Worker:
             if room <= 0:
                 continue
             try:
-                units = self.fetcher.retrieve_work(room)
+                units = self.fetcher.retrieve_work(room) or self.fetcher.take_when_pushed(self.config.fetch_wait)
                 if not units:
-                    self.fetcher.wait_for_work(self.config.fetch_wait)
                     continue
             except RedisError as exc:
                 failing_since = failing_since or _log_outage(exc)
@@ -209,11 +211,11 @@ class Worker:
             self._dispatch(units)
 
     def _wait_for_room(self) -> int:
+        """Free slots, once the jobs in flight are down to the refill mark (or half a second passed)."""
         with self._room:
-            room = self.capacity - len(self._outstanding)
-            if room <= 0:
+            if len(self._outstanding) > self._refill_at:
                 self._room.wait(0.5)
-            return room
+            return self.capacity - len(self._outstanding)
 
     def _dispatch(self, units: list[UnitOfWork]) -> None:
         with self._room:
@@ -230,7 +232,8 @@ class Worker:
     def _done(self, unit: UnitOfWork) -> None:
         with self._room:
             self._outstanding.discard(unit)
-            self._room.notify()
+            if len(self._outstanding) <= self._refill_at:
+                self._room.notify()
 
     # --- executors --------------------------------------------------------------------------
     def _execute(self) -> None:
