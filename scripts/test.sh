@@ -8,6 +8,8 @@ command -v ruby >/dev/null || need+=(ruby)
 dpkg -s ruby-sidekiq >/dev/null 2>&1 || need+=(ruby-sidekiq)
 dpkg -s ruby-sidekiq-cron >/dev/null 2>&1 || need+=(ruby-sidekiq-cron)
 dpkg -s ruby-activejob >/dev/null 2>&1 || need+=(ruby-activejob)
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} (apt-get)" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -161,11 +161,7 @@ def queue_clear(s: Session, as_json: bool, name: str, yes: bool) -> None:
     """Delete every job waiting in queue NAME and forget the queue (Sidekiq's Queue#clear)."""
     if not yes:
         raise BadUsage(f"pyq queue clear: add --yes to delete every job in queue {name!r}")
-    pipe = s.redis.pipeline(transaction=True)
-    pipe.llen(s.keys.queue(name))
-    pipe.unlink(s.keys.queue(name))
-    pipe.srem(s.keys.queues, name)
-    size = int(pipe.execute()[0])
+    size = s.api.queue_clear(name)
     show(as_json, {"queue": name, "deleted": size}, lambda: f"cleared queue {name}: {size} job(s) deleted")
 
 

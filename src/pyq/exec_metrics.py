@@ -55,18 +55,17 @@ def bucket_index(ms: int) -> int:
 
 def hash_keys(keys: Keys, now: datetime, style: Style) -> list[tuple[str, int]]:
     """(key, ttl) of the counter hashes for the minute ``now`` falls in."""
-    p = keys.prefix
     if style == "s8":
         day = now.strftime("%y%m%d")
-        return [(f"{p}j|{day}|{now.hour}:{now.minute:02d}", SHORT_TERM_S),
-                (f"{p}j|{day}|{now.hour}:{now.minute // 10}", MID_TERM_S)]
-    return [(f"{p}j|{now.strftime('%Y%m%d')}|{now.hour}:{now.minute}", SHORT_TERM_S)]
+        return [(keys.metrics_hash(f"{day}|{now.hour}:{now.minute:02d}"), SHORT_TERM_S),
+                (keys.metrics_hash(f"{day}|{now.hour}:{now.minute // 10}"), MID_TERM_S)]
+    return [(keys.metrics_hash(f"{now.strftime('%Y%m%d')}|{now.hour}:{now.minute}"), SHORT_TERM_S)]
 
 
 def histogram_key(keys: Keys, klass: str, now: datetime, style: Style) -> str:
     if style == "s8":
-        return f"{keys.prefix}h|{klass}-{now.day}-{now.hour}:{now.minute}"
-    return f"{keys.prefix}{klass}-{now.strftime('%d-%H')}:{now.minute}"
+        return keys.metrics_histogram(f"h|{klass}-{now.day}-{now.hour}:{now.minute}")
+    return keys.metrics_histogram(f"{klass}-{now.strftime('%d-%H')}:{now.minute}")
 
 
 class ExecutionTracker:

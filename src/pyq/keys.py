@@ -80,6 +80,15 @@ class Keys:
         """``stat:processed`` or ``stat:processed:YYYY-MM-DD`` (UTC day)."""
         return self._k(f"stat:{name}:{day}" if day else f"stat:{name}")
 
+    # --- Sidekiq 7/8 execution metrics (the Web UI's Metrics tab) ----------------
+    def metrics_hash(self, bucket: str) -> str:
+        """Per-minute (or per-10-minute) counters: ``j|YYYYMMDD|H:M`` (S7) or ``j|YYMMDD|H:MM`` (S8)."""
+        return self._k(f"j|{bucket}")
+
+    def metrics_histogram(self, name: str) -> str:
+        """Run-time histogram: ``CLASS-DD-HH:M`` (S7) or ``h|CLASS-D-H:M`` (S8)."""
+        return self._k(name)
+
     # --- pyq's own keys ---------------------------------------------------
     def inflight(self, identity: str) -> str:
         """Raw payloads a process fetched and has not finished."""

@@ -35,3 +35,11 @@ class QueueOps:
             return 0.0
         stamp = payload.to_epoch_s(job.get("enqueued_at")) or payload.to_epoch_s(job.get("created_at"))
         return max(0.0, (now_s or time.time()) - stamp) if stamp else 0.0
+
+    def queue_clear(self, name: str) -> int:
+        """Delete every job waiting in ``name`` and forget the queue (Sidekiq's Queue#clear); returns the count."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.llen(self.keys.queue(name))
+        pipe.unlink(self.keys.queue(name))
+        pipe.srem(self.keys.queues, name)
+        return int(pipe.execute()[0])
