@@ -19,6 +19,12 @@ class ConfigError(PyqError):
     """A configuration problem; the message names the file, the key and what was expected."""
 
 
+class ArgumentError(PyqError, TypeError):
+    """The payload's arguments do not fit the job's signature (stored as Ruby's ArgumentError)."""
+
+    wire_name = "ArgumentError"
+
+
 class ScriptError(PyqError):
     """A Lua script returned one of pyq's error codes."""
 

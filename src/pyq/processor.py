@@ -34,8 +34,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from . import middleware, payload, retry
-from .errors import InvalidPayload, PyqError, Shutdown
+from . import middleware, payload, poison, retry
+from .errors import ArgumentError, InvalidPayload, Shutdown
 from .fetch import Acker, UnitOfWork, utc_day
 from .job import JobDefinition, resolve
 from .keys import STAT_DAY_TTL_S, Keys
@@ -46,16 +46,6 @@ __all__ = ["ArgumentError", "DeathHandler", "JobContext", "Processor", "ServerMi
 
 log = logging.getLogger("pyq.processor")
 job_log = logging.getLogger("pyq.job")
-
-#: Class name given to a payload that is not a job, when it is stored in the dead set.
-POISON_CLASS = "pyq.InvalidPayload"
-
-
-class ArgumentError(PyqError, TypeError):
-    """The payload's arguments do not fit the job's signature (Ruby's ArgumentError)."""
-
-    wire_name = "ArgumentError"
-
 
 @dataclass
 class JobContext:
@@ -187,7 +177,7 @@ class Processor:
             from . import unique
 
             chain.append(unique.server_middleware)
-        hook = _hooks(ctx.definition, ctx.instance)
+        hook = retry.hook_lookup(ctx.definition, ctx.instance)
         chain += middleware.job_callbacks(hook("before_perform"), hook("after_perform"), hook("around_perform"),
                                           ctx.definition.is_async)
         return chain
@@ -215,9 +205,9 @@ class Processor:
              definition: JobDefinition | None = None, instance: Any = None, *, kill: bool = False) -> retry.Decision:
         """Store a failed job in the retry or dead set (or drop it), count the failure, run the hooks."""
         s = self.settings
-        hook = _hooks(definition, instance)
-        decision = retry.decide(job, exc, unit.queue, policy=_policy(definition, hook), max_retries=s.max_retries,
-                                time_style=s.time_style, kill=kill)
+        hook = retry.hook_lookup(definition, instance)
+        decision = retry.decide(job, exc, unit.queue, policy=retry.policy_for(definition, hook),
+                                max_retries=s.max_retries, time_style=s.time_style, kill=kill)
         self._store(unit.raw, decision.target, decision.score, decision.job)
         _log_decision(decision)
         if decision.target != "retry":
@@ -227,7 +217,7 @@ class Processor:
     def bury_poison(self, unit: UnitOfWork, exc: InvalidPayload) -> None:
         """A payload that is not a job goes to the dead set, wrapped in a job Ruby's Web UI can show."""
         now_s = time.time()
-        wrapped = poison_job(unit.raw, unit.queue, exc, payload.timestamp(now_s, self.settings.time_style))
+        wrapped = poison.poison_job(unit.raw, unit.queue, exc, payload.timestamp(now_s, self.settings.time_style))
         log.error("poison payload from queue %s moved to the dead set as jid=%s: %s", unit.queue, wrapped["jid"], exc)
         self._store(unit.raw, "dead", now_s, wrapped)
 
@@ -236,8 +226,8 @@ class Processor:
         day = utc_day(now_s)
         keys = [k.inflight(self.identity), k.retry, k.dead, k.stat("processed"), k.stat("processed", day),
                 k.stat("failed"), k.stat("failed", day)]
-        args = [raw, target, repr(float(score)), _encode(raw, job, s.time_style), repr(now_s), s.dead_timeout_s,
-                s.dead_max_jobs, STAT_DAY_TTL_S]
+        stored = poison.encode_for_storage(raw, job, s.time_style)
+        args = [raw, target, repr(float(score)), stored, repr(now_s), s.dead_timeout_s, s.dead_max_jobs, STAT_DAY_TTL_S]
         for attempt in range(5):
             try:
                 self.scripts.run("fail", keys, args)
@@ -280,60 +270,12 @@ def _perform(ctx: JobContext) -> Any:
     return ctx.definition.func(*ctx.args, **ctx.kwargs)
 
 
-def _hooks(definition: JobDefinition | None, instance: Any) -> Callable[[str], Any]:
-    """Hook lookup: a class job's (bound) method, else the definition's policy option."""
-
-    def hook(name: str) -> Any:
-        if definition is None:
-            return None
-        cls = definition.job_class
-        if cls is not None and callable(getattr(cls, name, None)):
-            try:
-                return getattr(instance if instance is not None else cls(), name)
-            except Exception:
-                log.exception("cannot make a %s to look up its %s hook", cls.__name__, name)
-        return definition.policy.get(name)
-
-    return hook
-
-
-def _policy(definition: JobDefinition | None, hook: Callable[[str], Any]) -> retry.Policy:
-    if definition is None or not definition.policy and definition.job_class is None:
-        return retry.NO_POLICY
-    discard_on = definition.policy.get("discard_on", ())
-    return retry.Policy(retry_on=dict(definition.policy.get("retry_on", {})),
-                        discard_on=tuple(discard_on) if isinstance(discard_on, (list, tuple)) else (discard_on,),
-                        retry_in=hook("retry_in"), retries_exhausted=hook("retries_exhausted"))
-
-
 def _as_fetched(ctx: JobContext) -> dict[str, Any]:
     """The job as fetched: Sidekiq stores failures without the edits middleware made."""
     try:
         return payload.loads(ctx.raw)
     except InvalidPayload:
         return ctx.job
-
-
-def poison_job(raw: bytes, queue: str, exc: BaseException, stamp: float | int) -> dict[str, Any]:
-    """A dead-set entry for bytes that are not a runnable job; the original text rides along."""
-    try:
-        kept = {"raw_payload": raw.decode("utf-8")}
-    except UnicodeDecodeError:
-        import base64
-
-        kept = {"raw_payload_base64": base64.b64encode(raw).decode()}
-    return {"class": POISON_CLASS, "args": [], "queue": queue, "jid": payload.new_jid(), "retry": False,
-            "created_at": stamp, "failed_at": stamp, "retry_count": 0, "error_class": retry.error_class_name(exc),
-            "error_message": retry.error_message(exc), **kept}
-
-
-def _encode(raw: bytes, job: dict[str, Any], time_style: payload.TimeStyle) -> str:
-    """The JSON to store; a job JSON cannot carry back (NaN read from the queue) is stored as poison."""
-    try:
-        return payload.dumps(job)
-    except ValueError as exc:
-        error = InvalidPayload(f"job cannot be written back as JSON: {exc}")
-        return payload.dumps(poison_job(raw, str(job.get("queue", "")), error, payload.timestamp(style=time_style)))
 
 
 def _log_start(ctx: JobContext) -> float:

@@ -29,13 +29,18 @@ import logging
 import math
 import random
 import time
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import payload
-from .errors import Shutdown
+
+if TYPE_CHECKING:
+    from .job import JobDefinition
+from .error_fields import caused_by_shutdown, error_class_name, error_message, with_error_fields
+
+__all__ = ["Decision", "Policy", "caused_by_shutdown", "decide", "error_class_name", "error_message",
+           "policy_for", "with_error_fields"]
 
 log = logging.getLogger("pyq.retry")
 
@@ -111,71 +116,6 @@ def _check_rule(name: str, cls: type, rule: Any) -> None:
 
 def _is_seconds(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
-
-
-# --- error fields -----------------------------------------------------------------------------
-
-
-def error_class_name(exc: BaseException) -> str:
-    """``wire_name`` if the class sets one, ``ValueError`` for builtins, ``package.module.Class`` otherwise."""
-    cls = type(exc)
-    wire = cls.__dict__.get("wire_name")
-    if isinstance(wire, str):
-        return wire
-    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-
-
-def error_message(exc: BaseException) -> str:
-    """``str(exc)`` cut to Sidekiq's 10,000 characters; survives a ``__str__`` that raises."""
-    try:
-        text = str(exc)
-    except Exception as inner:  # a broken __str__ must not lose the job
-        text = f"<unprintable {type(exc).__name__}: str() raised {type(inner).__name__}>"
-    return text.encode("utf-8", "replace").decode("utf-8")[: payload.MAX_ERROR_MESSAGE]
-
-
-def caused_by_shutdown(exc: BaseException) -> bool:
-    """True when :class:`Shutdown` is ``exc`` or anywhere in its ``__cause__``/``__context__`` chain."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        current = todo.pop()
-        if current is None or id(current) in seen:
-            continue
-        if isinstance(current, Shutdown):
-            return True
-        seen.add(id(current))
-        todo += [current.__cause__, current.__context__]
-    return False
-
-
-def with_error_fields(job: dict[str, Any], exc: BaseException, queue: str, now_s: float,
-                      time_style: payload.TimeStyle = "float") -> dict[str, Any]:
-    """A copy of ``job`` with Sidekiq's failure fields set (retry_count, error_*, failed_at...)."""
-    failed = dict(job)
-    failed["queue"] = job.get("retry_queue") or queue
-    failed["error_message"] = error_message(exc)
-    failed["error_class"] = error_class_name(exc)
-    count = job.get("retry_count")
-    if isinstance(count, int) and not isinstance(count, bool):
-        failed["retry_count"] = count + 1
-        failed["retried_at"] = payload.timestamp(now_s, time_style)
-    else:
-        failed["retry_count"] = 0
-        failed["failed_at"] = payload.timestamp(now_s, time_style)
-    lines = backtrace_lines(job.get("backtrace"), exc)
-    if lines:
-        failed["error_backtrace"] = payload.encode_backtrace(lines)
-    return failed
-
-
-def backtrace_lines(option: Any, exc: BaseException) -> list[str]:
-    """Ruby-style lines (``file:line:in `name'``), innermost call first, as Sidekiq stores them."""
-    if option is not True and (isinstance(option, bool) or not isinstance(option, int) or option <= 0):
-        return []
-    frames = reversed(traceback.extract_tb(exc.__traceback__))
-    lines = [f"{f.filename}:{f.lineno}:in `{f.name}'" for f in frames]
-    return lines if option is True else lines[:option]
 
 
 # --- delays ------------------------------------------------------------------------------------
@@ -318,3 +258,32 @@ def _exhausted(f: _Failure) -> Decision:
     if f.job.get("dead", True) is False:
         return f.discard(death=True)
     return Decision("dead", f.now_s, f.job, death=True)
+
+
+# --- from a job definition --------------------------------------------------------------------
+
+
+def hook_lookup(definition: JobDefinition | None, instance: Any) -> Callable[[str], Any]:
+    """Hook lookup: a class job's (bound) method, else the definition's policy option."""
+
+    def hook(name: str) -> Any:
+        if definition is None:
+            return None
+        cls = definition.job_class
+        if cls is not None and callable(getattr(cls, name, None)):
+            try:
+                return getattr(instance if instance is not None else cls(), name)
+            except Exception:
+                log.exception("cannot make a %s to look up its %s hook", cls.__name__, name)
+        return definition.policy.get(name)
+
+    return hook
+
+
+def policy_for(definition: JobDefinition | None, hook: Callable[[str], Any]) -> Policy:
+    if definition is None or not definition.policy and definition.job_class is None:
+        return NO_POLICY
+    discard_on = definition.policy.get("discard_on", ())
+    return Policy(retry_on=dict(definition.policy.get("retry_on", {})),
+                        discard_on=tuple(discard_on) if isinstance(discard_on, (list, tuple)) else (discard_on,),
+                        retry_in=hook("retry_in"), retries_exhausted=hook("retries_exhausted"))

@@ -32,7 +32,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from . import metrics
+from . import connection, metrics
 from .config import Config
 from .connection import connect
 from .errors import Shutdown
@@ -274,6 +274,7 @@ class Worker:
         deadline = time.monotonic() + self.config.timeout
         self._quiet.set()
         self.stopping.set()
+        self._join_fetcher()
         self._requeue(self._drain_buffer())
         while self._outstanding and time.monotonic() < deadline and not self._hurry.is_set():
             with self._room:
@@ -291,6 +292,14 @@ class Worker:
         self._flush_acks()
         self.metrics.flush()
         self._deregister()
+
+    def _join_fetcher(self) -> None:
+        """Wait until the fetcher has left its loop, so that no fetch lands after the buffer is drained."""
+        with self._room:
+            self._room.notify_all()
+        fetcher = self._threads.get("fetcher")
+        if fetcher is not None and fetcher is not threading.current_thread():
+            fetcher.join(self.config.fetch_wait + connection.SOCKET_TIMEOUT_S)
 
     def _drain_buffer(self) -> list[UnitOfWork]:
         units = []
