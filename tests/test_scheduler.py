@@ -306,3 +306,23 @@ def test_run_survives_an_unreachable_redis_and_logs_once(caplog: pytest.LogCaptu
     assert not thread.is_alive() and len(cycles) >= 3
     assert len([rec for rec in caplog.records if rec.levelno >= logging.ERROR]) == 1
     down.close()
+
+
+@pytest.mark.parametrize("orphan_scan", [False, True])
+def test_recovery_frees_the_runtime_lock_a_dead_worker_held(r: redis.Redis, client, orphan_scan: bool) -> None:
+    from pyq import unique
+
+    # Given a while_executing job whose dead worker holds its :RUN lock
+    raw = json.dumps(unique.prepare({"class": "Sync", "args": [7], "queue": "default", "jid": "j" * 24,
+                                     "lock": "while_executing"}))
+    job_ = json.loads(raw)
+    assert unique.Lock(r, Keys(), job_, ":RUN").take()[0]
+    give_inflight(r, "dead:1:x", [raw])
+    # When the worker's jobs are recovered (by its supervisor, or by a survivor's orphan scan)
+    if orphan_scan:
+        assert recover_orphans(r, Keys(), stale_after_s=60) == {"dead:1:x": 1}
+    else:
+        assert recover_process(r, Keys(), "dead:1:x") == 1
+    # Then the job is back and its runtime lock is free for the next run
+    assert r.lrange("queue:default", 0, -1) == [raw.encode()]
+    assert r.exists(f"{job_['lock_digest']}:RUN:LOCKED") == 0

@@ -54,8 +54,12 @@ def recover_process(redis: Any, keys: Keys, identity: str, *, now_s: float | Non
     only when its process hash is gone or its ``beat`` is older than ``stale_after_s``.
     Returns the number of jobs pushed back, or -1 when the process is still alive.
     """
+    locked = _locked_jobs(redis, keys, [identity])
     name, script_keys, args = _recover_call(keys, identity, now_s, stale_after_s)
-    return int(Scripts(redis).run(name, script_keys, args))
+    pushed = int(Scripts(redis).run(name, script_keys, args))
+    if pushed >= 0:
+        _release_locks(redis, keys, locked.get(identity, []))
+    return pushed
 
 
 def _recover_call(keys: Keys, identity: str, now_s: float | None,
@@ -76,6 +80,7 @@ def recover_orphans(redis: Any, keys: Keys, *, now_s: float | None = None,
     owners = sorted(_text(m) for m in redis.smembers(keys.inflight_owners))
     if not owners:
         return {}
+    locked = _locked_jobs(redis, keys, owners)
     calls = [_recover_call(keys, identity, now_s, stale_after_s) for identity in owners]
     results = Scripts(redis).run_many(calls)
     recovered: dict[str, int] = {}
@@ -84,7 +89,42 @@ def recover_orphans(redis: Any, keys: Keys, *, now_s: float | None = None,
             raise result
         if int(result) >= 0:
             recovered[identity] = int(result)
+            _release_locks(redis, keys, locked.get(identity, []))
     return recovered
+
+
+def _locked_jobs(redis: Any, keys: Keys, identities: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Jobs with a uniqueness lock in each in-flight list, read before recovery deletes the list."""
+    pipe = redis.pipeline(transaction=False)
+    for identity in identities:
+        pipe.lrange(keys.inflight(identity), 0, -1)
+    found: dict[str, list[dict[str, Any]]] = {}
+    for identity, raws in zip(identities, pipe.execute(), strict=True):
+        jobs = [job for raw in raws if b'"lock"' in raw and (job := _job(raw)) is not None and job.get("lock")]
+        if jobs:
+            found[identity] = jobs
+    return found
+
+
+def _release_locks(redis: Any, keys: Keys, jobs: list[dict[str, Any]]) -> None:
+    """Free the runtime locks a dead worker held (sidekiq-unique-jobs layout), so others may run."""
+    if not jobs:
+        return
+    from .unique import release_for_recovery
+
+    for job in jobs:
+        try:
+            release_for_recovery(redis, keys, job)
+        except Exception:
+            log.exception("cannot release the uniqueness lock of recovered job jid=%s", job.get("jid"))
+
+
+def _job(raw: bytes) -> dict[str, Any] | None:
+    try:
+        job = payload.loads(raw)
+    except payload.InvalidPayload:
+        return None
+    return job
 
 
 def prune_processes(redis: Any, keys: Keys) -> int:
