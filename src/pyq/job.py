@@ -13,6 +13,7 @@ policy (``retry_on``, ``discard_on``, hooks) stays in the definition.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from collections.abc import Callable, Iterable
@@ -53,6 +54,22 @@ class JobDefinition:
         self.policy = {k: v for k, v in options.items() if k in POLICY_OPTIONS and v is not None}
         check_policy(self.policy, name)
         self.signature = inspect.signature(func)
+
+    @functools.cached_property
+    def arity(self) -> tuple[int, int] | None:
+        """(fewest, most) positional args when the signature is plain positional, else None."""
+        params = list(self.signature.parameters.values())
+        plain = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        if not all(p.kind in plain for p in params):
+            return None
+        return sum(p.default is inspect.Parameter.empty for p in params), len(params)
+
+    def check_args(self, args: list[Any], kwargs: dict[str, Any]) -> None:
+        """Raise TypeError when the arguments do not fit the signature (a length check when it can)."""
+        arity = self.arity
+        if arity is not None and not kwargs and arity[0] <= len(args) <= arity[1]:
+            return
+        self.signature.bind(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"<pyq job {self.name} queue={self.options['queue']}>"

@@ -124,7 +124,7 @@ class Processor:
     def _bind(self, unit: UnitOfWork, job: dict[str, Any], definition: JobDefinition, args: list[Any],
               kwargs: dict[str, Any]) -> JobContext | None:
         try:
-            definition.signature.bind(*args, **kwargs)
+            definition.check_args(args, kwargs)
         except TypeError as exc:
             error = ArgumentError(f"{definition.name}{definition.signature} cannot take args {args!r}"
                                   f"{f' and kwargs {kwargs!r}' if kwargs else ''}: {exc}")

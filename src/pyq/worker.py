@@ -76,6 +76,7 @@ class Worker:
         self._busy: dict[str, tuple[str, bytes, float]] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # strong references while async jobs run
         self._services_stop = threading.Event()
         self.started_at = time.time()
         self.exit_status = 0
@@ -220,14 +221,24 @@ class Worker:
     def _dispatch(self, units: list[UnitOfWork]) -> None:
         with self._room:
             self._outstanding.update(units)
+        async_jobs = []
         for unit in units:
             ctx = self.processor.prepare(unit)
             if ctx is None:
                 self._done(unit)
             elif ctx.definition.is_async:
-                asyncio.run_coroutine_threadsafe(self._run_async(ctx), self._event_loop())
+                async_jobs.append(ctx)
             else:
                 self._buffer.put(ctx)
+        if async_jobs:  # one hand-off to the loop per fetch, not one per job
+            self._event_loop().call_soon_threadsafe(self._start_async, async_jobs)
+
+    def _start_async(self, contexts: list[JobContext]) -> None:
+        loop = asyncio.get_running_loop()
+        for ctx in contexts:
+            task = loop.create_task(self._run_async(ctx))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def _done(self, unit: UnitOfWork) -> None:
         with self._room:
