@@ -223,8 +223,10 @@ def test_hostile_queue_names_are_stored_under_their_exact_key(client: Client, r,
     assert [k for k in r.keys("queue:*")] == [KEYS.queue(name).encode()]
 
 
-@pytest.mark.parametrize("name", [n for n in HOSTILE_QUEUES if "," not in n and not re.fullmatch(r"[\w:.-]+", n, re.ASCII)],
-                         ids=lambda n: repr(n[:20]))
+REFUSED_QUEUES = [n for n in HOSTILE_QUEUES if "," not in n and not re.fullmatch(r"[\w:.-]+", n, re.ASCII)]
+
+
+@pytest.mark.parametrize("name", REFUSED_QUEUES, ids=lambda n: repr(n[:20]))
 def test_a_worker_config_refuses_a_hostile_queue_name_by_name(redis_url, name):
     # The client stores any name (Ruby workers may serve it); a pyq worker refuses it up front, clearly
     with pytest.raises(pyq.errors.ConfigError, match=r"queues\[0\]: expected a queue name"):

@@ -262,3 +262,25 @@ def test_bulk_push_into_filling_redis_stores_whole_chunks_only(servers):
     assert stored % 1000 == 0 and stored < 5000
     assert r.smembers("queues") == ({b"default"} if stored else set())
     client.redis.close()
+
+
+# --- passwords ---------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("password", ["wrong-pa55", "s3cret-pa55"])
+def test_the_redis_password_appears_in_no_log_line(tmp_path, servers, results, password):
+    server = dedicated().start()
+    servers.append(server)
+    redis.Redis(port=server.port).config_set("requirepass", "s3cret-pa55")
+    url = f"redis://:{password}@127.0.0.1:{server.port}/0"
+    with pool(tmp_path, url, processes=1, log_level="debug"):
+        if password == "s3cret-pa55":
+            push_tokens(url, 3)
+            wait_until(lambda: len(done(results)) == 3, timeout=20)
+        else:
+            wait_until(lambda: "retrying" in (tmp_path / "pool.log").read_text(), timeout=15)
+            time.sleep(1)
+    log = (tmp_path / "pool.log").read_text()
+    assert "pa55" not in log, [line for line in log.splitlines() if "pa55" in line]
+    assert f":***@127.0.0.1:{server.port}" in log
