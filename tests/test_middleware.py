@@ -158,3 +158,23 @@ def test_async_callbacks_for_async_jobs_and_a_clear_error_for_sync_ones(r: redis
     run(r, a_job("Mw::Mismatch", [1]))
     [raw] = r.zrange("retry", 0, -1)
     assert LOG == [] and "before_perform is async but the job is not" in json.loads(raw)["error_message"]
+
+
+def test_a_middleware_object_with_async_call_wraps_async_jobs_on_the_loop_thread(r: redis.Redis) -> None:
+    import threading
+
+    class Both:
+        def __call__(self, ctx, call_next):
+            LOG.append(("sync form", threading.current_thread().name))
+            return call_next()
+
+        async def async_call(self, ctx, call_next):
+            LOG.append(("async form", threading.current_thread().name))
+            return await call_next()
+
+    loop_thread = threading.current_thread().name  # run() drives the job's coroutine from this thread
+    run(r, a_job("Mw::Async", [1]), middleware=[Both()])
+    logged = list(LOG)
+    assert logged == [("async form", loop_thread), ("job", 1)]
+    run(r, a_job("Mw::Sync", [2]), middleware=[Both()])
+    assert LOG[2][0] == "sync form"

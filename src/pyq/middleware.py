@@ -86,7 +86,11 @@ def async_chain(chain: Sequence[ServerMiddleware], ctx: JobContext,
     """``perform`` (a coroutine function) wrapped by ``chain``, mixing async and plain middleware."""
     call = perform
     for mw in reversed(chain):
-        call = _bind_async(mw, ctx, call) if is_async(mw) else _bind_threaded(mw, ctx, call)
+        native = getattr(mw, "async_call", None)  # a middleware object may bring its own async form
+        if native is not None:
+            call = _bind_async(native, ctx, call)
+        else:
+            call = _bind_async(mw, ctx, call) if is_async(mw) else _bind_threaded(mw, ctx, call)
     return call
 
 

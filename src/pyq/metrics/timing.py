@@ -1,9 +1,9 @@
 """One server middleware that times each run and hands the outcome to the metric recorders.
 
 All recorders share one middleware so a job pays for one wrapper, not one per
-metric family. For ``async def`` jobs :mod:`pyq.middleware` runs a plain
-middleware in a helper thread whose ``call_next`` waits for the real run, so
-the timing covers the job itself. A :class:`~pyq.errors.Shutdown` interruption
+metric family. For ``async def`` jobs it offers ``async_call``, which
+:mod:`pyq.middleware` awaits on the event loop, so the timing covers the job
+itself without a thread hop per job. A :class:`~pyq.errors.Shutdown` interruption
 is neither a success nor a failure and is not recorded: the job goes back to
 its queue and runs again.
 """
@@ -11,7 +11,7 @@ its queue and runs again.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 
@@ -31,6 +31,17 @@ class TimedMiddleware:
         started = time.perf_counter()
         try:
             result = call_next()
+        except (Exception, SystemExit):
+            self._report(ctx, time.perf_counter() - started, True)
+            raise
+        self._report(ctx, time.perf_counter() - started, False)
+        return result
+
+    async def async_call(self, ctx: Any, call_next: Callable[[], Awaitable[Any]]) -> Any:
+        """The same around an ``async def`` job, on the event loop (no helper thread per job)."""
+        started = time.perf_counter()
+        try:
+            result = await call_next()
         except (Exception, SystemExit):
             self._report(ctx, time.perf_counter() - started, True)
             raise
