@@ -166,8 +166,6 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason="supervisor: a child must live STABLE_AFTER_S (30 s) to reset its slot's "
-                   "restart backoff, so a worker killed every few seconds while running jobs waits up to 30 s")
 def test_a_worker_that_ran_jobs_for_seconds_is_restarted_promptly_after_repeated_kills(tmp_path, r, redis_url):
     with running_pool(tmp_path, redis_url, processes=1, heartbeat_interval=1) as proc:
         for _ in range(5):

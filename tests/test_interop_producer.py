@@ -19,7 +19,7 @@ import pyq
 from pyq import payload
 from pyq.client import Client
 from pyq.scripts import Scripts
-from rubyhelp import requires_ruby, ruby_run, sidekiq_server
+from rubyhelp import RubyError, requires_ruby, ruby_run, sidekiq_server
 
 GOLDEN = Path(__file__).resolve().parent / "fixtures" / "ruby_payloads.json"
 #: Values that differ on every capture; their type is still compared.
@@ -177,3 +177,28 @@ def test_pyq_bulk_and_ruby_bulk_have_the_same_fields(client: Client, redis_url: 
     theirs = golden()["bulk"]
     assert [sorted(j) for j in ours] == [sorted(j) for j in theirs]
     assert [{k: type(v) for k, v in j.items()} for j in ours] == [{k: type(v) for k, v in j.items()} for j in theirs]
+
+
+@requires_ruby
+def test_the_deepest_args_pyq_accepts_are_the_deepest_ruby_can_parse(client, r, redis_url):
+    def nested(depth: int) -> object:
+        value: object = 1
+        for _ in range(depth):
+            value = [value]
+        return value
+
+    deepest = max(d for d in range(90, 110) if _accepted([nested(d)]))
+    client.push({"class": "Deep", "args": [nested(deepest)], "queue": "deep"})
+    out = ruby_run('puts Sidekiq::Queue.new("deep").first.args.flatten.inspect', redis_url)
+    assert out.strip() == "[1]"
+    r.lpush("queue:deep", payload.dumps({"class": "Deep", "args": [nested(deepest + 1)]}))
+    with pytest.raises(RubyError, match="NestingError"):
+        ruby_run('JSON.parse(Sidekiq.redis { |c| c.lindex("queue:deep", 0) })', redis_url)
+
+
+def _accepted(args: list) -> bool:
+    try:
+        payload.check_json_native(args)
+    except ValueError:
+        return False
+    return True

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import re
 import secrets
 import time
 import zlib
@@ -25,11 +27,15 @@ ACTIVEJOB_WRAPPERS = frozenset(
 )
 #: Integers below this are epoch seconds from non-Sidekiq producers; above, Sidekiq 8 milliseconds.
 _MS_THRESHOLD = 100_000_000_000
+#: Nesting limit inside ``args``: Ruby's JSON.parse refuses documents nested over 100 levels (the job
+#: object and its args array take two of them), so deeper args could never be read by Sidekiq.
+MAX_ARGS_NESTING = 99
 #: Sidekiq truncates stored error messages to this many characters.
 MAX_ERROR_MESSAGE = 10_000
 
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _decode = json.JSONDecoder().decode
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def new_jid() -> str:
@@ -38,8 +44,15 @@ def new_jid() -> str:
 
 
 def dumps(job: Any) -> str:
-    """Encode a job the way Ruby's ``JSON.generate`` does (compact, UTF-8, no NaN)."""
-    return _encoder.encode(job)
+    """Encode a job the way Ruby's ``JSON.generate`` does (compact, UTF-8, no NaN).
+
+    A lone surrogate (a broken string, e.g. decoded from Ruby's ``"\\ud800"``) is written as its
+    ``\\uXXXX`` escape, as Ruby writes it, because raw it cannot be encoded as UTF-8 at all.
+    """
+    text = _encoder.encode(job)
+    if not text.isascii() and _SURROGATE.search(text):
+        text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text
 
 
 def loads(raw: str | bytes) -> dict[str, Any]:
@@ -79,26 +92,38 @@ def to_epoch_s(value: Any) -> float | None:
 
 
 def check_json_native(args: Any, path: str = "args") -> None:
-    """Raise TypeError naming the first value (by path) that JSON cannot carry unchanged."""
-    if args is None or isinstance(args, (str, bool, int)):
-        return
-    if isinstance(args, float):
-        if args != args or args in (float("inf"), float("-inf")):
-            raise TypeError(f"{path}: {args!r} is not JSON-native")
-        return
-    if isinstance(args, (list, tuple)):
-        if isinstance(args, tuple) and path != "args":
-            raise TypeError(f"{path}: tuple is not JSON-native (use a list)")
-        for i, item in enumerate(args):
-            check_json_native(item, f"{path}[{i}]")
-        return
-    if isinstance(args, dict):
-        for key, item in args.items():
+    """Raise TypeError naming the first value (by path) that JSON cannot carry unchanged.
+
+    Walks the value without recursion and refuses nesting deeper than :data:`MAX_ARGS_NESTING`
+    with a ValueError: Ruby's JSON parser (Sidekiq's Web UI and workers) stops at 100 levels.
+    """
+    todo: list[tuple[Any, str, int]] = [(args, path, 0)]
+    while todo:
+        value, where, depth = todo.pop()
+        if depth > MAX_ARGS_NESTING:
+            raise ValueError(f"{path}: nested deeper than {MAX_ARGS_NESTING} levels (Ruby's JSON parser stops "
+                             f"at 100)")
+        todo.extend(_children(value, where, depth))
+
+
+def _children(value: Any, where: str, depth: int) -> list[tuple[Any, str, int]]:
+    if value is None or isinstance(value, (str, bool, int)):
+        return []
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise TypeError(f"{where}: {value!r} is not JSON-native")
+        return []
+    if isinstance(value, (list, tuple)):
+        if isinstance(value, tuple) and depth:
+            raise TypeError(f"{where}: tuple is not JSON-native (use a list)")
+        return [(item, f"{where}[{i}]", depth + 1) for i, item in reversed(list(enumerate(value)))]
+    if isinstance(value, dict):
+        for key in value:
             if not isinstance(key, str):
-                raise TypeError(f"{path}: key {key!r} is {type(key).__name__}, JSON keys must be strings")
-            check_json_native(item, f"{path}[{json.dumps(key, ensure_ascii=False)}]")
-        return
-    raise TypeError(f"{path}: {type(args).__name__} is not JSON-native")
+                raise TypeError(f"{where}: key {key!r} is {type(key).__name__}, JSON keys must be strings")
+        return [(item, f"{where}[{json.dumps(key, ensure_ascii=False)}]", depth + 1)
+                for key, item in reversed(list(value.items()))]
+    raise TypeError(f"{where}: {type(value).__name__} is not JSON-native")
 
 
 # --- backtraces ---------------------------------------------------------------

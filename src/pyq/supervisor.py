@@ -2,8 +2,8 @@
 
 What a child's death triggers: its in-flight jobs go back to their queues at
 once (``scheduler.recover_process``, unconditionally: we saw it die), then a
-new child is forked after a backoff that doubles with each quick death of the
-same slot (reset once a child lived ``STABLE_AFTER_S``).
+new child is forked: at once when the dead one had been working, after a
+backoff that doubles when it died within ``QUICK_DEATH_S`` of its start.
 
 Signals: TERM/INT stop (children finish or put back their jobs within
 ``timeout``; a second TERM hurries them); TSTP quiets; TTIN makes every
@@ -29,8 +29,9 @@ from .metrics import PoolMetrics
 
 log = logging.getLogger("pyq.supervisor")
 
-#: A child that lived this long resets its slot's restart backoff.
-STABLE_AFTER_S = 30.0
+#: A child that dies sooner than this after its start crashed while starting: its slot's restart
+#: backoff doubles. A child that lived longer was killed while working and is replaced at once.
+QUICK_DEATH_S = 2.0
 #: Longest wait before re-forking a slot whose children keep dying.
 MAX_BACKOFF_S = 30.0
 #: Seconds beyond ``timeout`` the supervisor waits for children before killing them.
@@ -119,6 +120,8 @@ class Supervisor:
             status = 1
             try:
                 status = _child_main(self.config, f"{host}:{os.getpid()}:{nonce}", parent, old_mask)
+            except BaseException:
+                log.exception("worker %d stopped on an unexpected error", slot.index)
             finally:
                 logging.shutdown()
                 os._exit(status)
@@ -151,7 +154,7 @@ class Supervisor:
         if self.stopping:
             return
         lived = time.monotonic() - slot.started
-        slot.backoff_s = 0.0 if lived > STABLE_AFTER_S else min(MAX_BACKOFF_S, max(0.5, slot.backoff_s * 2))
+        slot.backoff_s = 0.0 if lived >= QUICK_DEATH_S else min(MAX_BACKOFF_S, max(0.5, slot.backoff_s * 2))
         slot.respawn_at = time.monotonic() + slot.backoff_s
         if slot.backoff_s:
             log.warning("worker %d restarts in %.1fs", slot.index, slot.backoff_s)
