@@ -172,7 +172,7 @@ def test_a_worker_that_ran_jobs_for_seconds_is_restarted_promptly_after_repeated
             pid = wait_until(lambda: child_pids(proc.pid), timeout=5)[0]
             time.sleep(2)  # it works for two seconds: not a crash at start-up
             os.kill(pid, signal.SIGKILL)
-            wait_until(lambda p=pid: child_pids(proc.pid) and child_pids(proc.pid)[0] != p, timeout=2)
+            wait_until(lambda p=pid: (kids := child_pids(proc.pid)) and kids[0] != p, timeout=2)
 
 
 # --- Redis faults ---------------------------------------------------------------------------------
