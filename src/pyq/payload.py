@@ -97,6 +97,8 @@ def check_json_native(args: Any, path: str = "args") -> None:
     Walks the value without recursion and refuses nesting deeper than :data:`MAX_ARGS_NESTING`
     with a ValueError: Ruby's JSON parser (Sidekiq's Web UI and workers) stops at 100 levels.
     """
+    if _plainly_native(args):
+        return
     todo: list[tuple[Any, str, int]] = [(args, path, 0)]
     while todo:
         value, where, depth = todo.pop()
@@ -104,6 +106,33 @@ def check_json_native(args: Any, path: str = "args") -> None:
             raise ValueError(f"{path}: nested deeper than {MAX_ARGS_NESTING} levels (Ruby's JSON parser stops "
                              f"at 100)")
         todo.extend(_children(value, where, depth))
+
+
+_SCALARS = (str, int, bool, type(None))
+
+
+def _plainly_native(args: Any) -> bool:
+    """The fast answer for the usual case (no path strings built); False sends the caller to the
+    walk that names the offending value."""
+    todo: list[tuple[Any, int]] = [(args, 0)]
+    while todo:
+        value, depth = todo.pop()
+        if depth > MAX_ARGS_NESTING:
+            return False
+        if isinstance(value, list) or (isinstance(value, tuple) and not depth):
+            for item in value:
+                if type(item) is float:
+                    if not math.isfinite(item):
+                        return False
+                elif not isinstance(item, _SCALARS):
+                    todo.append((item, depth + 1))
+        elif isinstance(value, dict):
+            if not all(type(k) is str for k in value):
+                return False
+            todo.extend((item, depth + 1) for item in value.values() if not isinstance(item, _SCALARS))
+        elif not isinstance(value, _SCALARS) and not (type(value) is float and math.isfinite(value)):
+            return False
+    return True
 
 
 def _children(value: Any, where: str, depth: int) -> list[tuple[Any, str, int]]:
