@@ -355,3 +355,26 @@ def test_resolve_by_registry_and_by_import_path(monkeypatch: pytest.MonkeyPatch)
 def test_resolve_unknown_names(name: str) -> None:
     with pytest.raises(UnknownJob):
         resolve(name)
+
+
+def test_bulk_payloads_are_byte_for_byte_what_single_pushes_write(client, r):
+    # Given the same job pushed once by push and many times by push_bulk (shared template)
+    item = {"class": "Tpl::Job", "queue": "tpl", "retry": 3, "tags": ["x"], "extra": {"k": "é/ü"}}
+    client.push({**item, "args": [0, "a"], "created_at": 1.5, "jid": "f" * 24})
+    single = json.loads(r.lpop("queue:tpl"))
+    jids = client.push_bulk({**item, "args": [[i, "a"] for i in range(3)], "created_at": 1.5})
+    # Then every bulk payload equals the single one but for args and jid, keys in the same order
+    raws = list(reversed(r.lrange("queue:tpl", 0, -1)))
+    for i, raw in enumerate(raws):
+        job = json.loads(raw)
+        assert list(job) == list(single)
+        assert {**job, "args": None, "jid": None, "enqueued_at": None} == \
+               {**single, "args": None, "jid": None, "enqueued_at": None}
+        assert job["args"] == [i, "a"] and job["jid"] == jids[i]
+    assert len(set(jids)) == 3 and all(len(j) == 24 for j in jids)
+
+
+def test_bulk_names_the_bad_argument_of_the_bad_job(client, r):
+    with pytest.raises(TypeError, match=r'args\[1\]\[0\]\["when"\]: datetime'):
+        client.push_bulk({"class": "Tpl::Job", "args": [[1], [{"when": datetime.now()}]]})
+    assert r.dbsize() == 0

@@ -76,6 +76,8 @@ class Client:
         if isinstance(at, list) and len(at) != len(args_list):
             raise ValueError(f"push_bulk 'at' has {len(at)} times for {len(args_list)} jobs")
         base = {k: v for k, v in item.items() if k not in ("args", "at", "jid")}
+        if not isinstance(at, list) and self._can_template(base):
+            return self._push_templated({**base, **({"at": at} if at else {})}, args_list, BULK_CHUNK)
         items = [{**base, "args": a, **({"at": at[i] if isinstance(at, list) else at} if at else {})}
                  for i, a in enumerate(args_list)]
         return self._push_many(items)
@@ -89,7 +91,10 @@ class Client:
     def enqueue_bulk(self, definition: JobDefinition, args_list: list[list[Any]], overrides: dict[str, Any],
                      batch_size: int = BULK_CHUNK) -> list[str]:
         """Push many calls of one job in one round trip, ``batch_size`` jobs per script call."""
-        return self._push_many([self._item(definition, a, overrides) for a in args_list], batch_size)
+        template = self._item(definition, [], overrides)
+        if self._can_template(template):
+            return self._push_templated(template, args_list, batch_size)
+        return self._push_many([{**template, "args": a} for a in args_list], batch_size)
 
     @staticmethod
     def _item(definition: JobDefinition, args: list[Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -102,6 +107,34 @@ class Client:
         return item
 
     # --- internals ------------------------------------------------------------------
+    def _can_template(self, item: dict[str, Any]) -> bool:
+        """Bulk pushes share one encoded template unless middleware or a lock must see each job."""
+        chain = self.middleware if self.middleware is not None else _middleware.client_middleware
+        return not chain and not item.get("lock")
+
+    def _push_templated(self, item: dict[str, Any], args_list: list[list[Any]], batch_size: int) -> list[str]:
+        """Sidekiq's push_bulk: normalise once, then only ``args`` and ``jid`` differ per job.
+
+        The shared fields are encoded once; each payload is that text with its own args and jid
+        spliced in, so the bytes are exactly what encoding each job would give.
+        """
+        for i, args in enumerate(args_list):
+            if not isinstance(args, list):
+                raise TypeError(f"push_bulk 'args' must be a list of argument lists (item {i})")
+            payload.check_json_native(args, f"args[{i}]")
+        marker = f"pyq-{payload.new_jid()}"
+        job, at_s = self._normalize({**item, "args": [], "jid": marker})
+        job["args"] = marker + "a"
+        if at_s is None:
+            job["enqueued_at"] = payload.timestamp(style=self.time_style)
+        head, rest = payload.dumps(job).split(f'"{marker}a"', 1)
+        middle, tail = rest.split(f'"{marker}"', 1)
+        jids = payload.new_jids(len(args_list))
+        raws = [f'{head}{payload.dumps(args)}{middle}"{jid}"{tail}' for args, jid in zip(args_list, jids, strict=True)]
+        chunks = [raws[i:i + batch_size] for i in range(0, len(raws), batch_size)]
+        self._store([self._store_call_raw(job["queue"], at_s, chunk) for chunk in chunks])
+        return jids
+
     def _push_many(self, items: Iterable[dict[str, Any]], batch_size: int = BULK_CHUNK) -> list[str]:
         groups: dict[tuple[str, float | None], list[dict[str, Any]]] = {}
         jids: list[str] = []
@@ -168,9 +201,12 @@ class Client:
         else:
             for job in jobs:
                 job.pop("enqueued_at", None)
+        return self._store_call_raw(queue, at_s, list(map(payload.dumps, jobs)))
+
+    def _store_call_raw(self, queue: str, at_s: float | None, raws: list[str]) -> Call:
         k = self.keys
         return ("enqueue", (k.queues, k.queue(queue), k.schedule, k.wake(queue)),
-                (queue, "" if at_s is None else repr(at_s), WAKE_CAP, *map(payload.dumps, jobs)))
+                (queue, "" if at_s is None else repr(at_s), WAKE_CAP, *raws))
 
 
 _default: tuple[int, Client] | None = None

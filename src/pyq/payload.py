@@ -43,6 +43,12 @@ def new_jid() -> str:
     return secrets.token_hex(12)
 
 
+def new_jids(count: int) -> list[str]:
+    """``count`` jids from one read of the system's random source."""
+    pool = secrets.token_hex(12 * count)
+    return [pool[i:i + 24] for i in range(0, 24 * count, 24)]
+
+
 def dumps(job: Any) -> str:
     """Encode a job the way Ruby's ``JSON.generate`` does (compact, UTF-8, no NaN).
 
