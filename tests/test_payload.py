@@ -222,3 +222,18 @@ def test_round_trip_keeps_every_value_and_type(args: list[object], extra: dict[s
 def test_every_float_is_written_as_a_float(value: float) -> None:
     text = payload.dumps(value)
     assert any(c in text for c in ".e") and json.loads(text) == value
+
+
+def test_args_nesting_limit_is_ruby_jsons_and_the_message_is_clear():
+    def nested(depth: int, leaf: object = 1) -> object:
+        value = leaf
+        for _ in range(depth):
+            value = [value]
+        return value
+
+    payload.check_json_native([nested(payload.MAX_ARGS_NESTING - 1)])
+    payload.check_json_native([nested(payload.MAX_ARGS_NESTING - 1, {"k": 1.5})])
+    with pytest.raises(ValueError, match="nested deeper than 98 levels"):
+        payload.check_json_native([nested(payload.MAX_ARGS_NESTING)])
+    with pytest.raises(ValueError, match="nested deeper"):
+        payload.check_json_native([nested(10_000)])

@@ -27,9 +27,9 @@ ACTIVEJOB_WRAPPERS = frozenset(
 )
 #: Integers below this are epoch seconds from non-Sidekiq producers; above, Sidekiq 8 milliseconds.
 _MS_THRESHOLD = 100_000_000_000
-#: Nesting limit inside ``args``: Ruby's JSON.parse refuses documents nested over 100 levels (the job
-#: object and its args array take two of them), so deeper args could never be read by Sidekiq.
-MAX_ARGS_NESTING = 99
+#: Deepest array or object inside ``args`` (``args`` itself is 0): Ruby's JSON.parse refuses documents
+#: nested over 100 levels, and the job object and its args array take two of them.
+MAX_ARGS_NESTING = 98
 #: Sidekiq truncates stored error messages to this many characters.
 MAX_ERROR_MESSAGE = 10_000
 
@@ -108,7 +108,7 @@ def check_json_native(args: Any, path: str = "args") -> None:
     todo: list[tuple[Any, str, int]] = [(args, path, 0)]
     while todo:
         value, where, depth = todo.pop()
-        if depth > MAX_ARGS_NESTING:
+        if depth > MAX_ARGS_NESTING and isinstance(value, (list, tuple, dict)):
             raise ValueError(f"{path}: nested deeper than {MAX_ARGS_NESTING} levels (Ruby's JSON parser stops "
                              f"at 100)")
         todo.extend(_children(value, where, depth))
