@@ -231,9 +231,9 @@ def test_args_nesting_limit_is_ruby_jsons_and_the_message_is_clear():
             value = [value]
         return value
 
-    payload.check_json_native([nested(payload.MAX_ARGS_NESTING - 1)])
+    payload.check_json_native([nested(payload.MAX_ARGS_NESTING)])
     payload.check_json_native([nested(payload.MAX_ARGS_NESTING - 1, {"k": 1.5})])
     with pytest.raises(ValueError, match="nested deeper than 98 levels"):
-        payload.check_json_native([nested(payload.MAX_ARGS_NESTING)])
+        payload.check_json_native([nested(payload.MAX_ARGS_NESTING + 1)])
     with pytest.raises(ValueError, match="nested deeper"):
         payload.check_json_native([nested(10_000)])
