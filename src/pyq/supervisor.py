@@ -2,8 +2,9 @@
 
 What a child's death triggers: its in-flight jobs go back to their queues at
 once (``scheduler.recover_process``, unconditionally: we saw it die), then a
-new child is forked: at once when the dead one had been working, after a
-backoff that doubles when it died within ``QUICK_DEATH_S`` of its start.
+new child is forked: at once when the dead one had registered (it was
+working), after a backoff that doubles when it died before registering (it
+crashes while starting, e.g. a failing import or no Redis).
 
 Signals: TERM/INT stop (children finish or put back their jobs within
 ``timeout``; a second TERM hurries them); TSTP quiets; TTIN makes every
@@ -29,9 +30,6 @@ from .metrics import PoolMetrics
 
 log = logging.getLogger("pyq.supervisor")
 
-#: A child that dies sooner than this after its start crashed while starting: its slot's restart
-#: backoff doubles. A child that lived longer was killed while working and is replaced at once.
-QUICK_DEATH_S = 2.0
 #: Longest wait before re-forking a slot whose children keep dying.
 MAX_BACKOFF_S = 30.0
 #: Seconds beyond ``timeout`` the supervisor waits for children before killing them.
@@ -47,7 +45,6 @@ class Slot:
     index: int
     pid: int = 0
     identity: str = ""
-    started: float = 0.0
     backoff_s: float = 0.0
     respawn_at: float = field(default=0.0)
 
@@ -126,7 +123,7 @@ class Supervisor:
                 logging.shutdown()
                 os._exit(status)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-        slot.pid, slot.started, slot.identity = pid, time.monotonic(), f"{host}:{pid}:{nonce}"
+        slot.pid, slot.identity = pid, f"{host}:{pid}:{nonce}"
         log.info("worker %d started: pid %d, identity %s", slot.index, pid, slot.identity)
 
     def _reap(self) -> None:
@@ -150,27 +147,32 @@ class Supervisor:
             return
         how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
         log.error("worker %d (%s) %s: recovering its jobs", slot.index, slot.identity, how)
-        self._recover(slot.identity)
+        had_started = self._recover(slot.identity)
         if self.stopping:
             return
-        lived = time.monotonic() - slot.started
-        slot.backoff_s = 0.0 if lived >= QUICK_DEATH_S else min(MAX_BACKOFF_S, max(0.5, slot.backoff_s * 2))
+        # A worker that registered (it beats once before its first fetch) was killed while working:
+        # replace it at once. One that died before registering crashed while starting: back off.
+        slot.backoff_s = 0.0 if had_started else min(MAX_BACKOFF_S, max(0.5, slot.backoff_s * 2))
         slot.respawn_at = time.monotonic() + slot.backoff_s
         if slot.backoff_s:
             log.warning("worker %d restarts in %.1fs", slot.index, slot.backoff_s)
 
-    def _recover(self, identity: str) -> None:
+    def _recover(self, identity: str) -> bool:
+        """Put a dead worker's jobs back; True if it had registered (finished starting)."""
         from .scheduler import recover_process
 
         try:
             conn = connect(self.config.redis_url)
             try:
+                had_started = bool(conn.exists(self.keys.process(identity)))
                 pushed = recover_process(conn, self.keys, identity, stale_after_s=0)
             finally:
                 conn.close()
             log.info("put %d in-flight job(s) of %s back on their queues", max(pushed, 0), identity)
+            return had_started
         except Exception as exc:  # Redis down: survivors recover it once its heartbeat expires
             log.error("cannot recover jobs of %s now (%s); they will be recovered later", identity, exc)
+            return False
 
     def _respawn_due(self) -> None:
         now = time.monotonic()
