@@ -40,6 +40,23 @@ def running_pool(tmp_path: Path, redis_url: str, *args: str, **settings: Any) ->
             proc.wait(10)
 
 
+@contextmanager
+def running_worker(redis_url: str, identity: str = "test:1:0123456789ab", **overrides: Any) -> Iterator[Any]:
+    """A real in-process Worker with tiny intervals; always stopped and shut down afterwards."""
+    from pyq import config
+    from pyq.worker import Worker
+
+    settings = {"redis_url": redis_url, "concurrency": 2, "timeout": 1, "fetch_wait": 0.05,
+                "average_scheduled_poll_interval": 0.1, "poll_interval_average": 0.1, **overrides}
+    worker = Worker(config.load(None, overrides=settings, env={}), identity)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        worker.shutdown()
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.02) -> Any:
     """Poll ``predicate`` until it is truthy; fail the test with a clear message at ``timeout``."""
     deadline = time.monotonic() + timeout

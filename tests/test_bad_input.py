@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pyq
+from pool import running_worker, wait_until
 from pyq import config, payload
 from pyq.client import Client
 from pyq.keys import Keys
-from pyq.worker import Worker
 
 IDENTITY = "badhost:1:0123456789ab"
 KEYS = Keys()
@@ -52,26 +49,8 @@ def _clear() -> None:
     seen.clear()
 
 
-@contextmanager
-def running_worker(redis_url: str, **overrides: object) -> Iterator[Worker]:
-    settings_ = {"redis_url": redis_url, "concurrency": 2, "timeout": 1, "fetch_wait": 0.05,
-                 "average_scheduled_poll_interval": 0.1, "poll_interval_average": 0.1, **overrides}
-    worker = Worker(config.load(None, overrides=settings_, env={}), IDENTITY)
-    worker.start()
-    try:
-        yield worker
-    finally:
-        worker.stop()
-        worker.shutdown()
 
 
-def wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"not met within {timeout}s")
 
 
 def settled(r: redis.Redis) -> list[dict]:
@@ -111,8 +90,8 @@ def test_a_failing_job_with_a_wrong_typed_field_is_stored_with_its_error(redis_u
     r.lpush("queue:default", a_job("Bad::Boom", [1], **{field: value}))
     r.lpush("queue:default", a_job("Bad::Echo", ["after"]))
     # When a real worker takes both
-    with running_worker(redis_url) as worker:
-        wait_for(lambda: seen == [["after"]] and len(settled(r)) == 1)
+    with running_worker(redis_url, IDENTITY) as worker:
+        wait_until(lambda: seen == [["after"]] and len(settled(r)) == 1)
         assert all(t.is_alive() for t in worker._threads.values())
     # Then the failing one sits in the retry or dead set with the error, and nothing is in flight
     [entry] = settled(r)
@@ -123,8 +102,8 @@ def test_a_failing_job_with_a_wrong_typed_field_is_stored_with_its_error(redis_u
 @pytest.mark.parametrize(("field", "value"), WRONG_FIELDS, ids=[f"{f}={v!r}" for f, v in WRONG_FIELDS])
 def test_a_succeeding_job_with_a_wrong_typed_field_runs_or_is_stored(redis_url, r, field, value):
     r.lpush("queue:default", a_job("Bad::Echo", [field], **{field: value}))
-    with running_worker(redis_url):
-        wait_for(lambda: seen == [[field]] or settled(r))
+    with running_worker(redis_url, IDENTITY):
+        wait_until(lambda: seen == [[field]] or settled(r))
     assert r.llen(KEYS.inflight(IDENTITY)) == 0 and r.llen("queue:default") == 0
 
 
@@ -134,8 +113,8 @@ def test_a_10_mb_argument_is_enqueued_run_and_kept_whole_on_failure(client: Clie
     big = "x" * 10_000_000
     client.push({"class": "Bad::Echo", "args": [big]})
     client.push({"class": "Bad::Boom", "args": [big]})
-    with running_worker(redis_url):
-        wait_for(lambda: seen and r.zcard("retry") == 1, timeout=20)
+    with running_worker(redis_url, IDENTITY):
+        wait_until(lambda: seen and r.zcard("retry") == 1, timeout=20)
     assert seen[0] == [big]
     assert json.loads(r.zrange("retry", 0, -1)[0])["args"] == [big]
 
@@ -163,8 +142,8 @@ def test_a_10000_level_nested_argument_pushed_raw_goes_to_the_dead_set(redis_url
     raw = '{"class":"Bad::Echo","args":[' + "[" * 10_000 + "]" * 10_000 + '],"jid":"deep"}'
     r.lpush("queue:default", raw)
     r.lpush("queue:default", a_job("Bad::Echo", ["after"]))
-    with running_worker(redis_url):
-        wait_for(lambda: seen == [["after"]] and r.zcard("dead") == 1)
+    with running_worker(redis_url, IDENTITY):
+        wait_until(lambda: seen == [["after"]] and r.zcard("dead") == 1)
     [entry] = settled(r)
     assert entry["error_class"] == "pyq.errors.InvalidPayload" and "recursion" in entry["error_message"]
     assert r.llen(KEYS.inflight(IDENTITY)) == 0
@@ -177,8 +156,8 @@ TEXTS = ["nul\x00inside", "\u202eRTL override\u202c", "emoji \U0001f600\u200d\U0
 @pytest.mark.parametrize("text", TEXTS)
 def test_unicode_arguments_arrive_unchanged(client: Client, redis_url, text):
     client.push({"class": "Bad::Echo", "args": [text, {text: text}]})
-    with running_worker(redis_url):
-        wait_for(lambda: seen)
+    with running_worker(redis_url, IDENTITY):
+        wait_until(lambda: seen)
     assert seen == [[text, {text: text}]]
 
 
@@ -187,8 +166,8 @@ def test_a_lone_surrogate_escaped_in_json_neither_stops_the_worker_nor_is_lost(r
     # Ruby's JSON writes "\ud800" for a broken string; Python decodes it to a str UTF-8 cannot encode
     r.lpush("queue:default", '{"class":"' + job_class + '","args":["\\ud800"],"jid":"sur","retry":true}')
     r.lpush("queue:default", a_job("Bad::Echo", ["after"]))
-    with running_worker(redis_url) as worker:
-        wait_for(lambda: ["after"] in seen and (job_class == "Bad::Echo" or settled(r)))
+    with running_worker(redis_url, IDENTITY) as worker:
+        wait_until(lambda: ["after"] in seen and (job_class == "Bad::Echo" or settled(r)))
         assert all(t.is_alive() for t in worker._threads.values())
     assert r.llen(KEYS.inflight(IDENTITY)) == 0
     if job_class == "Bad::Boom":
@@ -198,8 +177,8 @@ def test_a_lone_surrogate_escaped_in_json_neither_stops_the_worker_nor_is_lost(r
 
 def test_an_exception_whose_str_raises_is_stored_with_a_placeholder_message(client: Client, r, redis_url):
     client.push({"class": "Bad::Unprintable", "args": []})
-    with running_worker(redis_url) as worker:
-        wait_for(lambda: r.zcard("retry") == 1)
+    with running_worker(redis_url, IDENTITY) as worker:
+        wait_until(lambda: r.zcard("retry") == 1)
         assert all(t.is_alive() for t in worker._threads.values())
     [entry] = settled(r)
     assert entry["error_class"].endswith("Unprintable") and "unprintable" in entry["error_message"]

@@ -18,38 +18,23 @@ import pytest
 import redis
 from examples import csv_import, nightly_cleanup, payments, report, welcome_email
 
-from pyq import config, cron
+from pool import running_worker as real_worker
+from pool import wait_until
+from pyq import cron
 from pyq.client import Client
 from pyq.keys import Keys
-from pyq.worker import Worker
 
 ROOT = Path(__file__).resolve().parent.parent
 IDENTITY = "examplehost:1:0123456789ab"
 QUEUES = ["critical", "default", "low"]
 
 
+
 @contextmanager
-def running_worker(redis_url: str) -> Iterator[Worker]:
-    """A real Worker on the examples' queues with tiny intervals; always shut down afterwards."""
-    settings = {"redis_url": redis_url, "concurrency": 4, "timeout": 1, "fetch_wait": 0.05, "queues": QUEUES,
-                "average_scheduled_poll_interval": 0.1, "poll_interval_average": 0.1}
-    worker = Worker(config.load(None, overrides=settings, env={}), IDENTITY)
-    worker.start()
-    try:
+def running_worker(redis_url: str) -> Iterator[Any]:
+    """A real Worker on the examples' queues."""
+    with real_worker(redis_url, IDENTITY, concurrency=4, queues=QUEUES) as worker:
         yield worker
-    finally:
-        worker.stop()
-        worker.shutdown()
-
-
-def wait_for(predicate: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"not met within {timeout}s: {getattr(predicate, '__name__', predicate)}")
 
 
 def jobs_in(r: redis.Redis, key: str) -> list[dict[str, Any]]:
@@ -65,8 +50,8 @@ def test_welcome_email_is_sent_once_per_user(client: Client, r: redis.Redis) -> 
     assert first and second == ""
     # When a worker runs
     with running_worker(client.url):
-        wait_for(lambda: r.llen(welcome_email.OUTBOX_KEY) == 1)
-        wait_for(lambda: not r.keys("uniquejobs:*:LOCKED"))
+        wait_until(lambda: r.llen(welcome_email.OUTBOX_KEY) == 1)
+        wait_until(lambda: not r.keys("uniquejobs:*:LOCKED"))
     # Then exactly one message went out, and the lock is gone so a deliberate resend is accepted
     [message] = welcome_email.outbox()
     assert message["to"] == "ada@example.com" and message["subject"] == "Welcome, Ada!"
@@ -76,7 +61,7 @@ def test_welcome_email_is_sent_once_per_user(client: Client, r: redis.Redis) -> 
 def test_welcome_email_to_a_bad_address_waits_in_the_retry_set(client: Client, r: redis.Redis) -> None:
     welcome_email.send_welcome_email.perform_async(7, "not-an-address", "Bo")
     with running_worker(client.url):
-        wait_for(lambda: r.zcard("retry") == 1)
+        wait_until(lambda: r.zcard("retry") == 1)
     [job] = jobs_in(r, "retry")
     assert job["error_class"] == "ValueError" and "not-an-address" in job["error_message"]
     assert r.llen(welcome_email.OUTBOX_KEY) == 0
@@ -96,8 +81,8 @@ def test_csv_import_fans_out_in_batches(client: Client, r: redis.Redis, tmp_path
     csv_import.import_csv.perform_async(str(path), 100)
     # When a worker runs the import
     with running_worker(client.url):
-        wait_for(lambda: r.hlen(csv_import.USERS_KEY) == 250)
-        wait_for(lambda: int(r.get("stat:processed") or 0) == 4)
+        wait_until(lambda: r.hlen(csv_import.USERS_KEY) == 250)
+        wait_until(lambda: int(r.get("stat:processed") or 0) == 4)
     # Then one reader job and three batch jobs ran, and every row is stored once, by email
     row = json.loads(r.hget(csv_import.USERS_KEY, "user249@example.com") or b"{}")
     assert row == {"email": "user249@example.com", "name": "User 249"}
@@ -128,7 +113,7 @@ def test_nightly_cleanup_runs_once_per_night_from_its_schedule(client: Client, r
     # Then exactly one job was enqueued, and running it forgets the two idle sessions
     assert sorted(len(p) for p in pushed) == [0, 1]
     with running_worker(client.url):
-        wait_for(lambda: r.zcard(nightly_cleanup.SESSIONS_KEY) == 1)
+        wait_until(lambda: r.zcard(nightly_cleanup.SESSIONS_KEY) == 1)
     assert r.zrange(nightly_cleanup.SESSIONS_KEY, 0, -1) == [b"fresh"]
 
 
@@ -140,7 +125,7 @@ def test_payments_retry_discard_and_success(client: Client, r: redis.Redis) -> N
     payments.charge.perform_async(2, 1000, "tok_declined")
     timeout_jid = payments.charge.perform_async(3, 500, "tok_timeout")
     with running_worker(client.url):
-        wait_for(lambda: r.hlen(payments.ORDERS_KEY) == 2 and r.zcard("retry") == 1)
+        wait_until(lambda: r.hlen(payments.ORDERS_KEY) == 2 and r.zcard("retry") == 1)
     # Then: paid; declined and discarded (no retry, no dead entry); the timeout waits ~3 s for its retry
     orders = {k.decode(): v.decode() for k, v in r.hgetall(payments.ORDERS_KEY).items()}
     assert orders == {"1": "paid ch_tok_visa_2599", "2": "declined"}
@@ -157,7 +142,7 @@ def test_payments_out_of_attempts_marks_the_order_failed(client: Client, r: redi
     client.push({"class": "examples.payments.charge", "args": [4, 100, "tok_timeout"], "queue": "critical",
                  "retry_count": 3, "failed_at": time.time() - 60})
     with running_worker(client.url):
-        wait_for(lambda: r.zcard("dead") == 1)
+        wait_until(lambda: r.zcard("dead") == 1)
     assert r.hget(payments.ORDERS_KEY, "4") == b"failed: GatewayTimeout"
     assert r.zcard("retry") == 0
 
@@ -179,7 +164,7 @@ def test_report_publishes_progress_then_the_result(client: Client, r: redis.Redi
     assert report.report_progress(jid) == {"status": "queued", "progress": 0}
     # When it runs
     with running_worker(client.url):
-        done = wait_for(lambda: (p := report.report_progress(jid))["status"] == "done" and p)
+        done = wait_until(lambda: (p := report.report_progress(jid))["status"] == "done" and p)
     # Then progress rose region by region, the result is stored, and the hash expires within a day
     assert seen == [0, 25, 50, 75]
     assert done["progress"] == 100
@@ -216,8 +201,8 @@ def test_examples_run_in_a_pyq_pool_that_reads_redis_url(client: Client, r: redi
     jid = report.SalesReport.perform_async("2024-06", ["north"])
     # When a pool started with only REDIS_URL runs them, then gets TERM
     with pool(tmp_path, client.url) as proc:
-        wait_for(lambda: report.report_progress(jid)["status"] == "done", timeout=20)
-        wait_for(lambda: r.llen(welcome_email.OUTBOX_KEY) == 1 and r.hexists(payments.ORDERS_KEY, "9"))
+        wait_until(lambda: report.report_progress(jid)["status"] == "done", timeout=20)
+        wait_until(lambda: r.llen(welcome_email.OUTBOX_KEY) == 1 and r.hexists(payments.ORDERS_KEY, "9"))
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0, (tmp_path / "pool.log").read_text()
     assert r.hget(payments.ORDERS_KEY, "9") == b"paid ch_tok_visa_100"

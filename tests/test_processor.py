@@ -8,18 +8,17 @@ import sys
 import time
 import types
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 import redis
 
 import pyq
-from pyq import config, middleware, payload
+from pool import running_worker, wait_until
+from pyq import middleware, payload
 from pyq.errors import Shutdown
 from pyq.fetch import Acker, UnitOfWork
 from pyq.keys import Keys
 from pyq.processor import Processor, Settings
-from pyq.worker import Worker
 
 IDENTITY = "testhost:1:0123456789ab"
 KEYS = Keys()
@@ -214,28 +213,8 @@ def test_fail_script_leaves_in_flight_and_stores_in_one_step(r: redis.Redis, tar
 # --- poison payloads in a real worker --------------------------------------------------------------
 
 
-@contextmanager
-def running_worker(redis_url: str, **overrides) -> Iterator[Worker]:
-    """A real in-process Worker with tiny intervals; always stopped and shut down afterwards."""
-    settings = {"redis_url": redis_url, "concurrency": 2, "timeout": 1, "fetch_wait": 0.05,
-                "average_scheduled_poll_interval": 0.1, "poll_interval_average": 0.1, **overrides}
-    worker = Worker(config.load(None, overrides=settings, env={}), IDENTITY)
-    worker.start()
-    try:
-        yield worker
-    finally:
-        worker.stop()
-        worker.shutdown()
 
 
-def wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"not met within {timeout}s")
 
 
 bad_module = types.ModuleType("pyq_test_bad_module")
@@ -272,8 +251,8 @@ def test_poison_payloads_are_kept_and_the_worker_runs_the_next_job(redis_url: st
     r.lpush("queue:default", raw)
     r.lpush("queue:default", a_job("Proc::Ok", ["after"]))
     # When a real worker runs
-    with running_worker(redis_url) as worker:
-        wait_for(lambda: calls == ["after"] and r.zcard(where) == 1)
+    with running_worker(redis_url, IDENTITY) as worker:
+        wait_until(lambda: calls == ["after"] and r.zcard(where) == 1)
         assert all(t.is_alive() for t in worker._threads.values())
     # Then the garbage sits in its set with a clear error, nothing is left in flight
     entry = only(r, where)
