@@ -20,19 +20,16 @@ queue, interrupt the job threads, flush acks and deregister.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
 import queue
-import sys
 import threading
 import time
-import traceback
 from typing import Any
 
 from redis.exceptions import RedisError
 
-from . import connection, metrics
+from . import connection, metrics, services, threads
 from .config import Config
 from .connection import connect
 from .errors import Shutdown
@@ -97,7 +94,7 @@ class Worker:
         elif signal in ("TERM", "INT"):
             self.stop()
         elif signal == "TTIN":
-            dump_threads()
+            threads.dump_threads()
 
     def make_quiet(self) -> None:
         if not self._quiet.is_set():
@@ -159,34 +156,10 @@ class Worker:
         thread.start()
 
     def _start_services(self) -> None:
-        from .heartbeat import Heartbeat, process_info
-        from .scheduler import Poller
-
-        cfg = self.config
-        info = process_info(self.identity, concurrency=cfg.concurrency, started_at=self.started_at,
-                            queues=[(q.name, q.weight) for q in cfg.queues], tag=cfg.tag, labels=cfg.labels)
-        self.heartbeat = Heartbeat(self.redis, self.keys, self.identity, info, self, cfg.heartbeat_interval)
-        self._spawn("heartbeat", self.heartbeat.run, self._services_stop)
-        poller = Poller(self.redis, self.keys, time_style=cfg.time_format,
-                        average_interval_s=cfg.average_scheduled_poll_interval,
-                        poll_interval_average=cfg.poll_interval_average, recovery_timeout_s=cfg.recovery_timeout)
-        self._spawn("poller", poller.run, self._services_stop)
-        self._spawn("metrics", self.metrics.run, self._services_stop)
-        self._start_cron()
-
-    def _start_cron(self) -> None:
-        from . import cron
-        from .client import Client
-
-        jobs = cron.parse_schedule(dict(self.config.cron), f"{self.config.source or 'config'}: cron")
-        if self.config.schedule_file:
-            jobs += cron.load_schedule_file(self.config.schedule_file)
-        version = self.config.sidekiq_cron_version
-        client = Client(connection=self.redis, namespace=self.config.namespace, time_style=self.config.time_format)
-        if jobs:
-            cron.CronStore(self.redis, self.keys, version=version).sync(jobs)
-        poller = cron.CronPoller(self.redis, self.keys, client, version=version)
-        self._spawn("cron", poller.run, self._services_stop)
+        self.heartbeat, loops = services.build(self.config, self.redis, self.keys, self.identity, self,
+                                               self.started_at)
+        for name, loop in [*loops, ("metrics", self.metrics.run)]:
+            self._spawn(name, loop, self._services_stop)
 
     # --- fetcher thread ----------------------------------------------------------------------
     def _fetch_loop(self) -> None:
@@ -248,7 +221,7 @@ class Worker:
 
     # --- executors --------------------------------------------------------------------------
     def _execute(self) -> None:
-        tid = _thread_id()
+        tid = threads.thread_id()
         while True:
             ctx = self._buffer.get()
             if ctx is None:
@@ -339,15 +312,10 @@ class Worker:
             log.error("cannot flush %d ack(s): %s; those jobs may run again", self.acker.pending, exc)
 
     def _interrupt_jobs(self) -> None:
-        for thread in self._threads.values():
-            if thread.name.startswith("pyq-executor") and thread.is_alive() and thread.ident:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(Shutdown))
+        executors = [t for t in self._threads.values() if t.name.startswith("pyq-executor")]
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(_cancel_all, self._loop)
-        end = time.monotonic() + INTERRUPT_GRACE_S
-        for thread in self._threads.values():
-            if thread.name.startswith("pyq-executor"):
-                thread.join(max(0.0, end - time.monotonic()))
+            self._loop.call_soon_threadsafe(threads.cancel_all, self._loop)
+        threads.interrupt(executors, Shutdown, INTERRUPT_GRACE_S)
 
     def _deregister(self) -> None:
         heartbeat = getattr(self, "heartbeat", None)
@@ -358,31 +326,6 @@ class Worker:
             log.error("cannot deregister %s: %s", self.identity, exc)
 
 
-def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
-    for task in asyncio.all_tasks(loop):
-        task.cancel()
-
-
 def _log_outage(exc: Exception) -> float:
     log.error("cannot fetch jobs, Redis unreachable (%s); retrying every second", exc)
     return time.monotonic()
-
-
-def _thread_id() -> str:
-    """A short opaque id for the Web UI's work table (Sidekiq uses base 36)."""
-    n = threading.get_ident() ^ os.getpid()
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while n:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-    return out or "0"
-
-
-def dump_threads() -> None:
-    """TTIN: every thread's stack to the log."""
-    frames = sys._current_frames()
-    for thread in threading.enumerate():
-        frame = frames.get(thread.ident or -1)
-        stack = "".join(traceback.format_stack(frame)) if frame else "(no frame)\n"
-        log.warning("thread %s (%s):\n%s", thread.name, thread.ident, stack.rstrip())

@@ -1,0 +1,45 @@
+"""The background loops of a worker process besides fetching: heartbeat, poller, cron.
+
+Built here so that the worker only starts and stops them; each loop takes a stop event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import cron
+from .client import Client
+from .config import Config
+from .heartbeat import Heartbeat, WorkerState, process_info
+from .keys import Keys
+from .scheduler import Poller
+
+#: A named loop: ``run(stop_event)``.
+Loop = tuple[str, Callable[[Any], None]]
+
+
+def build(config: Config, redis: Any, keys: Keys, identity: str, state: WorkerState,
+          started_at: float) -> tuple[Heartbeat, list[Loop]]:
+    """The heartbeat (the worker deregisters through it) and every loop to run in its own thread."""
+    info = process_info(identity, concurrency=config.concurrency, started_at=started_at,
+                        queues=[(q.name, q.weight) for q in config.queues], tag=config.tag, labels=config.labels)
+    heartbeat = Heartbeat(redis, keys, identity, info, state, config.heartbeat_interval)
+    poller = Poller(redis, keys, time_style=config.time_format,
+                    average_interval_s=config.average_scheduled_poll_interval,
+                    poll_interval_average=config.poll_interval_average, recovery_timeout_s=config.recovery_timeout)
+    loops: list[Loop] = [("heartbeat", heartbeat.run), ("poller", poller.run),
+                         ("cron", cron_poller(config, redis, keys).run)]
+    return heartbeat, loops
+
+
+def cron_poller(config: Config, redis: Any, keys: Keys) -> cron.CronPoller:
+    """Saves the configured schedules (sidekiq-cron's keys) and returns the poller that enqueues them."""
+    jobs = cron.parse_schedule(dict(config.cron), f"{config.source or 'config'}: cron")
+    if config.schedule_file:
+        jobs += cron.load_schedule_file(config.schedule_file)
+    version = config.sidekiq_cron_version
+    if jobs:
+        cron.CronStore(redis, keys, version=version).sync(jobs)
+    client = Client(connection=redis, namespace=config.namespace, time_style=config.time_format)
+    return cron.CronPoller(redis, keys, client, version=version)
