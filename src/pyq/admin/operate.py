@@ -1,0 +1,181 @@
+"""Admin commands that act: processes (quiet/stop), cron, enqueue, and the dashboard."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+
+from ..api.processes import read_processes, signal_process
+from ..cli import main
+from ..config import Config
+from .common import AdminCommand, AdminGroup, BadUsage, Session, admin, show, table, when
+
+# --- processes ------------------------------------------------------------------------------------------------
+
+@main.group(cls=AdminGroup, invoke_without_command=True)
+@click.option("--redis-url", envvar="PYQ_REDIS_URL", help="Redis URL (default: the config's redis_url).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def processes(ctx: click.Context, redis_url: str | None, as_json: bool) -> None:
+    """Live processes (pyq and Ruby Sidekiq); ``quiet`` / ``stop`` send them remote signals."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(processes_list, redis_url=redis_url, as_json=as_json)
+
+
+@processes.command("list")
+@admin
+def processes_list(s: Session, as_json: bool) -> None:
+    """Every live process: identity, busy/concurrency, quiet, last beat, memory."""
+    procs = read_processes(s.redis, s.keys)
+    show(as_json, [vars(p) for p in procs], lambda: table(
+        ("identity", "busy", "concurrency", "quiet", "beat", "rss_kb", "queues"),
+        [(p.identity, p.busy, p.concurrency, p.quiet, when(p.beat), p.rss_kb, ",".join(p.queues)) for p in procs]))
+
+
+def _signal_command(action: str, summary: str) -> None:
+    @processes.command(action, help=f"{summary} (IDENTITY... or --all), through IDENTITY-signals.")
+    @click.argument("identities", nargs=-1)
+    @click.option("--all", "all_", is_flag=True, help="Every live process.")
+    @admin
+    def command(s: Session, as_json: bool, identities: tuple[str, ...], all_: bool) -> None:
+        if bool(identities) == all_:
+            raise BadUsage(f"pyq processes {action}: give IDENTITY... or --all")
+        targets = [p.identity for p in read_processes(s.redis, s.keys)] if all_ else list(identities)
+        sent = {identity: signal_process(s.redis, s.keys, identity, action) for identity in targets}
+        show(as_json, sent, lambda: "\n".join(f"{sig} -> {i}" for i, sig in sent.items()) or "(no process)")
+
+
+_signal_command("quiet", "Stop fetching new jobs")
+_signal_command("stop", "Finish or put back running jobs and exit")
+
+
+# --- cron -----------------------------------------------------------------------------------------------------
+
+@main.group(cls=AdminGroup)
+def cron() -> None:
+    """sidekiq-cron compatible schedules (pyq's and Ruby's)."""
+
+
+def _store(s: Session) -> Any:
+    from ..cron import CronStore
+
+    return CronStore(s.redis, s.keys, version=s.config.sidekiq_cron_version)
+
+
+@cron.command("list")
+@admin
+def cron_list(s: Session, as_json: bool) -> None:
+    """Every schedule with its status and last enqueue time."""
+    entries = _store(s).entries()
+    show(as_json, [{"name": j.name, "namespace": j.namespace, "cron": j.cron, "class": j.klass, "queue": j.queue,
+                    "status": j.status, "last_enqueue_time": last} for j, last in entries],
+         lambda: table(("name", "cron", "class", "queue", "status", "last_enqueue"),
+                       [(j.name, j.cron, j.klass, j.queue, j.status, when(last)) for j, last in entries]))
+
+
+def _cron_action(action: str, summary: str) -> None:
+    @cron.command(action, help=summary)
+    @click.argument("name")
+    @click.option("--namespace", default=None, help="sidekiq-cron 2.x namespace (default: 'default').")
+    @admin
+    def command(s: Session, as_json: bool, name: str, namespace: str | None) -> None:
+        result: Any = getattr(_store(s), action)(name, namespace=namespace) if action != "run" \
+            else _cron_run(s, name, namespace)
+        show(as_json, {"name": name, action: True, "jid": result},
+             lambda: f"{action} {name}" + (f": jid {result}" if result else ""))
+
+
+def _cron_run(s: Session, name: str, namespace: str | None) -> str:
+    from ..client import Client
+    from ..cron import CronPoller
+
+    client = Client(connection=s.redis, namespace=s.config.namespace, time_style=s.config.time_format)  # type: ignore[arg-type]
+    poller = CronPoller(s.redis, s.keys, client, version=s.config.sidekiq_cron_version)
+    return poller.enqueue_now(name, namespace=namespace)
+
+
+_cron_action("enable", "Let schedule NAME fire again.")
+_cron_action("disable", "Stop schedule NAME from firing (kept in Redis).")
+_cron_action("run", "Enqueue schedule NAME's job now, outside its schedule.")
+
+
+# --- enqueue --------------------------------------------------------------------------------------------------
+
+@main.command(cls=AdminCommand)
+@click.argument("job_class", metavar="CLASS")
+@click.argument("args_json", metavar="[ARGS_JSON]", required=False, default="[]")
+@click.option("-q", "--queue", "queue_name", default="default", show_default=True, help="Queue to push to.")
+@click.option("--in", "in_s", type=click.FloatRange(min=0), help="Run after this many seconds.")
+@click.option("--at", "at", help="Run at this time: epoch seconds or ISO-8601 (UTC unless a zone is given).")
+@admin
+def enqueue(s: Session, as_json: bool, job_class: str, args_json: str, queue_name: str, in_s: float | None,
+            at: str | None) -> None:
+    """Push one job of CLASS (a Python job name or a Ruby class) with ARGS_JSON, a JSON array."""
+    from ..client import Client
+
+    args = _json_args(args_json)
+    item: dict[str, Any] = {"class": job_class, "args": args, "queue": queue_name}
+    if in_s is not None and at is not None:
+        raise BadUsage("pyq enqueue: give --in or --at, not both")
+    if in_s is not None or at is not None:
+        item["at"] = time.time() + in_s if in_s is not None else _parse_time(at or "")
+    client = Client(connection=s.redis, namespace=s.config.namespace, time_style=s.config.time_format)  # type: ignore[arg-type]
+    jid = client.push(item)
+    show(as_json, {"jid": jid, "queue": queue_name, "at": item.get("at")}, lambda: str(jid))
+
+
+def _json_args(text: str) -> list[Any]:
+    try:
+        args = json.loads(text)
+    except ValueError as exc:
+        raise BadUsage(f"pyq enqueue: ARGS_JSON is not valid JSON: {exc}") from None
+    if not isinstance(args, list):
+        raise BadUsage(f"pyq enqueue: ARGS_JSON must be a JSON array, got {type(args).__name__}")
+    return args
+
+
+def _parse_time(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadUsage(f"pyq enqueue: --at {text!r} is neither epoch seconds nor an ISO-8601 time") from None
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)).timestamp()
+
+
+# --- dashboard ------------------------------------------------------------------------------------------------
+
+@main.command(cls=AdminCommand)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=9292, show_default=True, help="Port to listen on.")
+@click.option("--password", envvar="PYQ_WEB_PASSWORD", help="Password for HTTP Basic auth (any user name).")
+@click.option("--no-auth", is_flag=True, help="Serve without a password (only behind your own auth).")
+@click.option("--redis-url", envvar="PYQ_REDIS_URL", help="Redis URL (default: the config's redis_url).")
+@click.pass_context
+def web(ctx: click.Context, host: str, port: int, password: str | None, no_auth: bool, redis_url: str | None) -> None:
+    """Serve the dashboard (queues, busy, retries, scheduled, dead, cron, processes) until Ctrl-C."""
+    from .. import logs
+    from ..web import build, make_server
+
+    if bool(password) == no_auth:
+        raise BadUsage("pyq web: give --password (or PYQ_WEB_PASSWORD), or --no-auth to serve without one")
+    config = ctx.find_object(Config) or Config()
+    logs.setup(config.log_level, config.log_format)
+    try:
+        server = make_server(build(config, redis_url, password or None), host, port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    click.echo(f"pyq dashboard on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
