@@ -7,8 +7,9 @@ import json
 import redis
 
 import pyq
+from pool import running_worker, wait_until
 from rubyhelp import requires_ruby, ruby_run
-from test_processor import IDENTITY, KEYS, a_job, fetched, make_processor, running_worker, wait_for
+from test_processor import IDENTITY, KEYS, a_job, fetched, make_processor
 
 RAN: list[str] = []
 
@@ -69,6 +70,6 @@ def test_a_ruby_retry_of_a_pyq_entry_runs_again_in_pyq(redis_url: str, r: redis.
     pushed = json.loads(r.lindex("queue:default", 0))
     assert (pushed["jid"], pushed["retry_count"]) == (fixed["jid"], -1)
     # Then a real pyq worker runs it and acknowledges it
-    with running_worker(redis_url):
-        wait_for(lambda: "fixed" in RAN)
+    with running_worker(redis_url, IDENTITY):
+        wait_until(lambda: "fixed" in RAN)
     assert r.zcard("retry") == 0 and r.llen("queue:default") == 0 and r.llen(KEYS.inflight(IDENTITY)) == 0
