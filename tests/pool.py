@@ -35,9 +35,26 @@ def running_pool(tmp_path: Path, redis_url: str, *args: str, **settings: Any) ->
         try:
             yield proc
         finally:
-            with suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+            kill_group(proc)
+
+
+def kill_group(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGKILL a process group and wait until every member is gone.
+
+    Waiting matters: a worker that is still dying can be handed a job by a blocking
+    BLMOVE it issued before, and that job would then sit in its in-flight list
+    while the next test runs.
+    """
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.01)
 
 
 @contextmanager

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,8 @@ import pytest
 import redis
 from examples import csv_import, nightly_cleanup, payments, report, welcome_email
 
+from pool import kill_group, wait_until
 from pool import running_worker as real_worker
-from pool import wait_until
 from pyq import cron
 from pyq.client import Client
 from pyq.keys import Keys
@@ -189,9 +189,7 @@ def pool(tmp_path: Path, redis_url: str) -> Iterator[subprocess.Popen[bytes]]:
         try:
             yield proc
         finally:
-            with suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+            kill_group(proc)
 
 
 def test_examples_run_in_a_pyq_pool_that_reads_redis_url(client: Client, r: redis.Redis, tmp_path: Path) -> None:
