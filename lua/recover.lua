@@ -8,6 +8,10 @@
 -- KEYS[6] work       hash   IDENTITY:work, running jobs (Sidekiq 6.5+ name)
 -- KEYS[7] workers    hash   IDENTITY:workers, running jobs (Sidekiq 6.0-6.4 name)
 -- KEYS[8] dead       zset   dead set, score = time of death (epoch s)
+-- KEYS[9] failed        string  stat:failed (a buried job counts as a failure)
+-- KEYS[10] failed_day   string  stat:failed:YYYY-MM-DD
+-- KEYS[11] processed    string  stat:processed (Sidekiq counts failures as processed too)
+-- KEYS[12] processed_day string stat:processed:YYYY-MM-DD
 -- ARGV[1] prefix            key namespace ("" or "ns:"), to build queue:NAME and pyq:wake:NAME
 -- ARGV[2] identity          the process whose jobs are recovered
 -- ARGV[3] now_s             epoch seconds, compared with the hash's beat
@@ -16,6 +20,7 @@
 -- ARGV[5] wake_cap          most markers left on each wake list
 -- ARGV[6] max_crashes       a job recovered this many times goes to the dead set (0 = never)
 -- ARGV[7] crash_ttl_s       lifetime of a job's crash counter after its last recovery
+-- ARGV[8] day_ttl_s         expiry of the per-day counters
 --
 -- Builds: queue:NAME and pyq:wake:NAME from each job's "queue" field ("default" when the raw
 -- payload is not a JSON object with a string queue: it is pushed anyway, never dropped), and
@@ -30,9 +35,10 @@
 local inflight_key, owners_key, queues_key = KEYS[1], KEYS[2], KEYS[3]
 local processes_key, process_key, work_key, workers_key = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local dead_key = KEYS[8]
+local stat_keys = { KEYS[9], KEYS[10], KEYS[11], KEYS[12] }
 local prefix, identity, now_text = ARGV[1], ARGV[2], ARGV[3]
 local now_s, stale_after_s, wake_cap = tonumber(now_text), tonumber(ARGV[4]), tonumber(ARGV[5])
-local max_crashes, crash_ttl_s = tonumber(ARGV[6]), tonumber(ARGV[7])
+local max_crashes, crash_ttl_s, day_ttl_s = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
 
 -- True when the job was buried: it reached max_crashes recoveries.
 local function bury_if_poison(raw, job)
@@ -48,6 +54,10 @@ local function bury_if_poison(raw, job)
   local fields = ',"error_class":"pyq.WorkerCrashed","error_message":"the worker process died '
     .. crashes .. ' times while this job was in flight","failed_at":' .. now_text .. '}'
   redis.call("ZADD", dead_key, now_s, body .. fields)
+  for i, key in ipairs(stat_keys) do
+    redis.call("INCRBY", key, 1)
+    if i % 2 == 0 then redis.call("EXPIRE", key, day_ttl_s) end
+  end
   return true
 end
 

@@ -98,6 +98,11 @@ def test_the_max_th_recovery_buries_the_job_as_worker_crashed_with_its_bytes_kep
     assert dead["error_class"] == "pyq.WorkerCrashed" and f"{MAX_CRASHES} times" in dead["error_message"]
     assert {k: dead[k] for k in job} == job  # the float keeps every digit: the JSON was not re-encoded
     assert not r.exists(Keys().crashes("j2"))
+    # And it counts as a failed (and processed) job, as Sidekiq's stats count failures
+    day = time.strftime("%Y-%m-%d", time.gmtime(1700000100.5))
+    counters = ("stat:failed", f"stat:failed:{day}", "stat:processed", f"stat:processed:{day}")
+    assert [r.get(k) for k in counters] == [b"1"] * 4
+    assert r.ttl(f"stat:failed:{day}") > 0
 
 
 def test_a_previous_error_class_is_overridden_for_every_json_reader(r: redis.Redis) -> None:

@@ -24,7 +24,8 @@ import time
 from typing import Any
 
 from . import payload
-from .keys import Keys
+from .fetch import utc_day
+from .keys import STAT_DAY_TTL_S, Keys
 from .scripts import Scripts
 
 log = logging.getLogger(__name__)
@@ -65,10 +66,12 @@ def recover_process(redis: Any, keys: Keys, identity: str, *, now_s: float | Non
 def _recover_call(keys: Keys, identity: str, now_s: float | None,
                   stale_after_s: float) -> tuple[str, list[str], list[Any]]:
     now_s = time.time() if now_s is None else now_s
+    day = utc_day(now_s)
     script_keys = [keys.inflight(identity), keys.inflight_owners, keys.queues, keys.processes,
-                   keys.process(identity), keys.process_work(identity), keys.process_workers(identity), keys.dead]
+                   keys.process(identity), keys.process_work(identity), keys.process_workers(identity), keys.dead,
+                   keys.stat("failed"), keys.stat("failed", day), keys.stat("processed"), keys.stat("processed", day)]
     return "recover", script_keys, [keys.prefix, identity, repr(float(now_s)), repr(float(stale_after_s)),
-                                    WAKE_CAP, MAX_CRASHES, CRASH_TTL_S]
+                                    WAKE_CAP, MAX_CRASHES, CRASH_TTL_S, STAT_DAY_TTL_S]
 
 
 def recover_orphans(redis: Any, keys: Keys, *, now_s: float | None = None,
