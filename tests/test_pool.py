@@ -124,3 +124,28 @@ def test_ruby_quiet_bang_quiets_a_pyq_process(tmp_path, r, redis_url):
         out = ruby_run("puts Sidekiq::ProcessSet.new.map { |p| p.stopping? }.inspect", redis_url)
         assert out.strip() == "[true]"
 
+
+
+def test_jobs_fetched_while_the_reply_was_lost_are_put_back_and_run(r, client, redis_url, monkeypatch):
+    # Given a running worker, and a job that a fetch moved into its in-flight list whose reply never arrived
+    from pool import running_worker
+    from pyq import payload
+
+    monkeypatch.setenv("PYQ_REDIS_URL", redis_url)
+    import workerjobs
+
+    monkeypatch.setattr(workerjobs, "_conn", None)
+
+    with running_worker(redis_url, "lost:1:0123456789ab", concurrency=1) as worker:
+        from workerjobs import record
+
+        raw = payload.dumps({"class": "Record", "args": ["lost-reply"], "queue": "default", "jid": "c" * 24})
+        r.lpush("pyq:inflight:lost:1:0123456789ab", raw)
+        record.perform_async("known")
+        wait_until(lambda: done_tokens(r) == ["known"])
+        # When the worker reconciles after an outage
+        assert worker.reclaim_lost_fetches() == 1
+        # Then the lost job is put back, runs, and nothing stays in flight
+        wait_until(lambda: sorted(done_tokens(r)) == ["known", "lost-reply"])
+        wait_until(lambda: r.llen("pyq:inflight:lost:1:0123456789ab") == 0)
+        assert worker.reclaim_lost_fetches() == 0

@@ -146,6 +146,7 @@ class Acker:
         self.keys = keys
         self.inflight_key = keys.inflight(identity)
         self._pending: list[bytes] = []
+        self._sending: list[bytes] = []  # the batch whose ack script is on its way
         self._lock = threading.Lock()
         self._ready = threading.Event()
 
@@ -160,6 +161,7 @@ class Acker:
         """Ack everything pending now; returns how many were acked (0 if Redis failed)."""
         with self._lock:
             batch, self._pending = self._pending, []
+            self._sending = batch
             self._ready.clear()
         if not batch:
             return 0
@@ -170,8 +172,11 @@ class Acker:
         except RedisError:
             with self._lock:
                 self._pending[:0] = batch
+                self._sending = []
                 self._ready.set()
             raise
+        with self._lock:
+            self._sending = []
         return len(batch)
 
     def _send(self, calls: list[Call]) -> None:
@@ -205,3 +210,8 @@ class Acker:
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    def pending_raws(self) -> list[bytes]:
+        """The finished jobs whose ack has not reached Redis yet, including a batch on its way (a copy)."""
+        with self._lock:
+            return [*self._sending, *self._pending]

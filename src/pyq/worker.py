@@ -29,10 +29,10 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from . import connection, metrics, services, threads
+from . import connection, metrics, payload, services, threads
 from .config import Config
 from .connection import connect
-from .errors import Shutdown
+from .errors import InvalidPayload, Shutdown
 from .fetch import Acker, Fetcher, QueueOrder, UnitOfWork
 from .keys import Keys
 from .processor import JobContext, Processor, Settings
@@ -172,6 +172,10 @@ class Worker:
             if room <= 0:
                 continue
             try:
+                if failing_since is not None:
+                    self.reclaim_lost_fetches()
+                    log.warning("Redis is back after %.1fs: fetching again", time.monotonic() - failing_since)
+                    failing_since = None
                 units = self.fetcher.retrieve_work(room) or self.fetcher.take_when_pushed(self.config.fetch_wait)
                 if not units:
                     continue
@@ -179,10 +183,26 @@ class Worker:
                 failing_since = failing_since or _log_outage(exc)
                 self.stopping.wait(1.0)
                 continue
-            if failing_since is not None:
-                log.warning("Redis is back after %.1fs: fetching again", time.monotonic() - failing_since)
-                failing_since = None
             self._dispatch(units)
+
+    def reclaim_lost_fetches(self) -> int:
+        """Put back jobs our in-flight list holds but this process never received.
+
+        When the connection drops after Redis ran a fetch but before its reply arrived, the jobs
+        sit in our in-flight list while we know nothing of them; the heartbeat keeps us alive, so
+        no survivor recovers them either. After an outage, everything in the list that is neither
+        running here nor waiting for its ack goes back to the front of its queue.
+        """
+        with self._room:
+            known = {unit.raw for unit in self._outstanding}
+        known.update(self.acker.pending_raws())
+        stored = self.redis.lrange(self.keys.inflight(self.identity), 0, -1)
+        lost = [UnitOfWork(_queue_of(raw), raw) for raw in stored if raw not in known]
+        if not lost:
+            return 0
+        pushed = self.fetcher.requeue(lost)
+        log.warning("put back %d job(s) fetched while the connection dropped (their reply never arrived)", pushed)
+        return pushed
 
     def _wait_for_room(self) -> int:
         """Free slots, once the jobs in flight are down to the refill mark (or half a second passed)."""
@@ -324,6 +344,15 @@ class Worker:
                 heartbeat.deregister()
         except RedisError as exc:
             log.error("cannot deregister %s: %s", self.identity, exc)
+
+
+def _queue_of(raw: bytes) -> str:
+    """The queue a raw job belongs to ("default" when it does not say), as recovery decides it."""
+    try:
+        queue_name = payload.loads(raw).get("queue")
+    except InvalidPayload:
+        return "default"
+    return queue_name if isinstance(queue_name, str) and queue_name else "default"
 
 
 def _log_outage(exc: Exception) -> float:
