@@ -11,6 +11,7 @@ from pyq.heartbeat import Heartbeat, make_identity, process_info
 from pyq.keys import Keys
 from pyq.scheduler import recover_process
 from rubyhelp import requires_ruby, ruby_run
+from test_heartbeat import State as HeartbeatState
 
 JOB = '{"class":"Orders::ChargeJob","args":[42,"card"],"queue":"critical","jid":"0123456789abcdef01234567"}'
 
@@ -34,20 +35,14 @@ ARGV[1..].each { |sig| sig == "quiet" ? process.quiet! : process.stop! }
 """
 
 
-class State:
-    """A worker's state as the heartbeat sees it: plain attributes, signals recorded."""
+class State(HeartbeatState):
+    """The heartbeat tests' worker state, which also goes quiet on TSTP as a worker does."""
 
     def __init__(self) -> None:
-        self.concurrency = 4
-        self.quiet = False
-        self.jobs: list[tuple[str, str, bytes | str, float]] = []
-        self.signals: list[str] = []
-
-    def busy_jobs(self) -> list[tuple[str, str, bytes | str, float]]:
-        return list(self.jobs)
+        super().__init__(concurrency=4)
 
     def on_signal(self, signal: str) -> None:
-        self.signals.append(signal)
+        super().on_signal(signal)
         if signal == "TSTP":
             self.quiet = True
 
