@@ -21,6 +21,11 @@ _QUERY_PASSWORD = re.compile(r"(?P<name>[?&](?:ssl_)?password=)[^&#\s'\"]*", re.
 SOCKET_TIMEOUT_S = 10.0
 
 
+def text(value: bytes | str) -> str:
+    """A Redis reply as text: pyq's clients return bytes (no decode_responses), names are UTF-8."""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
 def redact(url: str) -> str:
     """The URL (or a message holding URLs) with every password replaced by ``***`` (for logs and errors)."""
     masked = _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}{':***' if m['pw'] is not None else ''}@",

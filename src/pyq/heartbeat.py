@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from . import payload
+from .connection import text
 from .keys import PROCESS_TTL_S, Keys
 
 log = logging.getLogger(__name__)
@@ -106,9 +107,6 @@ def rss_kb() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
-
 
 class Heartbeat:
     """Publishes one worker process in Sidekiq's registry and relays remote signals to it."""
@@ -140,7 +138,7 @@ class Heartbeat:
         popped = pipe.execute()[-1]
         if popped is None:
             return None
-        signal = _text(popped)
+        signal = text(popped)
         self.state.on_signal(signal)
         return signal
 
@@ -155,7 +153,7 @@ class Heartbeat:
         pipe.unlink(*names)
         if not busy:
             return
-        work = {tid: payload.dumps({"queue": queue, "payload": _text(raw), "run_at": int(run_at)})
+        work = {tid: payload.dumps({"queue": queue, "payload": text(raw), "run_at": int(run_at)})
                 for tid, queue, raw, run_at in busy}
         for name in names:
             pipe.hset(name, mapping=work)

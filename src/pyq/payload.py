@@ -76,6 +76,22 @@ def loads(raw: str | bytes) -> dict[str, Any]:
     return job
 
 
+def try_loads(raw: str | bytes | None) -> dict[str, Any] | None:
+    """The job in ``raw``, or None when it is missing or not a job (for readers that skip such entries)."""
+    if raw is None:
+        return None
+    try:
+        return loads(raw)
+    except InvalidPayload:
+        return None
+
+
+def queue_of(job: dict[str, Any] | None) -> str:
+    """The queue a job goes back to: its ``queue`` field, ``default`` when it has none (as the Lua scripts decide)."""
+    queue = job.get("queue") if job else None
+    return queue if isinstance(queue, str) and queue else "default"
+
+
 # --- timestamps ------------------------------------------------------------
 
 

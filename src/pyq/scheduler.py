@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 from . import payload
+from .connection import text
 from .fetch import utc_day
 from .keys import STAT_DAY_TTL_S, Keys
 from .scripts import Scripts
@@ -80,7 +81,7 @@ def recover_orphans(redis: Any, keys: Keys, *, now_s: float | None = None,
 
     Live owners are left alone and absent from the result; one pipeline for all owners.
     """
-    owners = sorted(_text(m) for m in redis.smembers(keys.inflight_owners))
+    owners = sorted(text(m) for m in redis.smembers(keys.inflight_owners))
     if not owners:
         return {}
     locked = _locked_jobs(redis, keys, owners)
@@ -103,7 +104,7 @@ def _locked_jobs(redis: Any, keys: Keys, identities: list[str]) -> dict[str, lis
         pipe.lrange(keys.inflight(identity), 0, -1)
     found: dict[str, list[dict[str, Any]]] = {}
     for identity, raws in zip(identities, pipe.execute(), strict=True):
-        jobs = [job for raw in raws if b'"lock"' in raw and (job := _job(raw)) is not None and job.get("lock")]
+        jobs = [job for raw in raws if b'"lock"' in raw and (job := payload.try_loads(raw)) and job.get("lock")]
         if jobs:
             found[identity] = jobs
     return found
@@ -122,13 +123,6 @@ def _release_locks(redis: Any, keys: Keys, jobs: list[dict[str, Any]]) -> None:
             log.exception("cannot release the uniqueness lock of recovered job jid=%s", job.get("jid"))
 
 
-def _job(raw: bytes) -> dict[str, Any] | None:
-    try:
-        job = payload.loads(raw)
-    except payload.InvalidPayload:
-        return None
-    return job
-
 
 def prune_processes(redis: Any, keys: Keys) -> int:
     """Drop ``processes`` members whose hash has no ``info``, at most once a minute cluster-wide."""
@@ -139,13 +133,10 @@ def prune_processes(redis: Any, keys: Keys) -> int:
         return 0
     pipe = redis.pipeline(transaction=False)
     for member in members:
-        pipe.hexists(keys.process(_text(member)), "info")
+        pipe.hexists(keys.process(text(member)), "info")
     gone = [m for m, alive in zip(members, pipe.execute(), strict=True) if not alive]
     return int(redis.srem(keys.processes, *gone)) if gone else 0
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class Poller:

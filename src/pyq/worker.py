@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 from . import connection, metrics, payload, services, threads
 from .config import Config
 from .connection import connect
-from .errors import InvalidPayload, Shutdown
+from .errors import Shutdown
 from .fetch import Acker, Fetcher, QueueOrder, UnitOfWork
 from .keys import Keys
 from .processor import JobContext, Processor, Settings
@@ -197,7 +197,7 @@ class Worker:
             known = {unit.raw for unit in self._outstanding}
         known.update(self.acker.pending_raws())
         stored = self.redis.lrange(self.keys.inflight(self.identity), 0, -1)
-        lost = [UnitOfWork(_queue_of(raw), raw) for raw in stored if raw not in known]
+        lost = [UnitOfWork(payload.queue_of(payload.try_loads(raw)), raw) for raw in stored if raw not in known]
         if not lost:
             return 0
         pushed = self.fetcher.requeue(lost)
@@ -345,14 +345,6 @@ class Worker:
         except RedisError as exc:
             log.error("cannot deregister %s: %s", self.identity, exc)
 
-
-def _queue_of(raw: bytes) -> str:
-    """The queue a raw job belongs to ("default" when it does not say), as recovery decides it."""
-    try:
-        queue_name = payload.loads(raw).get("queue")
-    except InvalidPayload:
-        return "default"
-    return queue_name if isinstance(queue_name, str) and queue_name else "default"
 
 
 def _log_outage(exc: Exception) -> float:

@@ -21,9 +21,5 @@ class Entry:
         return self.job.get("jid") if self.job else None
 
 
-def decode(raw: bytes | str | None) -> dict[str, Any] | None:
-    """The job in ``raw``, or None when it is missing or not a job."""
-    try:
-        return payload.loads(raw) if raw is not None else None
-    except payload.InvalidPayload:
-        return None
+#: The job in a raw entry, or None when it is missing or not a job.
+decode = payload.try_loads

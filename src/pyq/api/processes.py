@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..connection import text
 from ..keys import PROCESS_TTL_S, Keys
 
 #: Remote signals a process understands: quiet, graceful stop, dump thread stacks.
@@ -38,7 +39,7 @@ class ProcessInfo:
 
 def read_processes(redis: Any, keys: Keys) -> list[ProcessInfo]:
     """Every registered process whose hash still holds ``info``, sorted by identity."""
-    identities = sorted(_text(i) for i in redis.smembers(keys.processes))
+    identities = sorted(text(i) for i in redis.smembers(keys.processes))
     pipe = redis.pipeline(transaction=False)
     for identity in identities:
         pipe.hmget(keys.process(identity), *_FIELDS)
@@ -58,7 +59,7 @@ def _parse(identity: str, row: list[Any]) -> ProcessInfo | None:
     info = info if isinstance(info, dict) else {}
     return ProcessInfo(
         identity, str(info.get("hostname", "")), _int(info.get("pid")), _int(busy),
-        _int(concurrency) or _int(info.get("concurrency")), _float(beat), _text(quiet or b"") == "true",
+        _int(concurrency) or _int(info.get("concurrency")), _float(beat), text(quiet or b"") == "true",
         _int(rss), _float(info.get("started_at")), [str(q) for q in info.get("queues") or []],
         str(info.get("tag") or ""), str(info.get("version") or ""))
 
@@ -93,6 +94,3 @@ def _float(value: Any) -> float:
     except (TypeError, ValueError):
         return 0.0
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else value

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from .. import payload
+from ..connection import text
 from ..keys import Keys
 from .entry import decode
 
@@ -17,7 +18,7 @@ class QueueOps:
     keys: Keys
 
     def queue_names(self) -> list[str]:
-        return sorted(n.decode() if isinstance(n, bytes) else n for n in self.redis.smembers(self.keys.queues))
+        return sorted(map(text, self.redis.smembers(self.keys.queues)))
 
     def queue_size(self, name: str) -> int:
         return int(self.redis.llen(self.keys.queue(name)))

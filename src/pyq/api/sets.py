@@ -83,7 +83,7 @@ class SetOps:
         if name != "schedule" and _is_count(job.get("retry_count")):
             job["retry_count"] -= 1
         job["enqueued_at"] = payload.timestamp(now_s, _style_of(job))
-        queue = job.get("queue") if isinstance(job.get("queue"), str) and job.get("queue") else "default"
+        queue = payload.queue_of(job)
         return self._replace(name, found, lambda pipe: self._push(pipe, queue, payload.dumps(job)))
 
     def set_retry_all(self, name: str, now_s: float | None = None) -> int:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .. import payload
+from ..connection import text
 from ..keys import Keys
 from .processes import ProcessInfo, read_processes
 
@@ -60,7 +61,7 @@ def overview(redis: Any, keys: Keys, now_s: float | None = None) -> Overview:
         pipe.zcard(getattr(keys, name))
     pipe.smembers(keys.queues)
     processed, failed, scheduled, retries, dead, names = pipe.execute()
-    queues = queue_stats(redis, keys, sorted(_text(n) for n in names), now_s)
+    queues = queue_stats(redis, keys, sorted(text(n) for n in names), now_s)
     return Overview(int(processed or 0), int(failed or 0), scheduled, retries, dead, queues,
                     read_processes(redis, keys))
 
@@ -88,6 +89,3 @@ def latency_s(oldest: bytes | str | None, now_s: float) -> float:
     stamp = payload.to_epoch_s(job.get("enqueued_at")) or payload.to_epoch_s(job.get("created_at"))
     return round(max(0.0, now_s - stamp), 3) if stamp else 0.0
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else value

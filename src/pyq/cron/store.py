@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .. import payload
+from ..connection import text
 from ..errors import ConfigError
 from ..keys import Keys
 from .expr import to_sidekiq_cron
@@ -159,27 +160,25 @@ class CronStore:
         return out
 
     def get(self, name: str, *, namespace: str | None = None) -> CronJob | None:
-        fields = _text(self.redis.hgetall(self.job_key(name, namespace)))
+        fields = _fields(self.redis.hgetall(self.job_key(name, namespace)))
         return self.decode(fields, self.job_key(name, namespace)) if fields else None
 
     def last_enqueue_time(self, name: str, *, namespace: str | None = None) -> float | None:
         return parse_enqueue_time(self.redis.hget(self.job_key(name, namespace), "last_enqueue_time"))
 
     def _all_hashes(self) -> list[tuple[str, dict[str, str]]]:
-        members = sorted({m.decode() if isinstance(m, bytes) else m
-                          for set_key in self._set_keys() for m in self.redis.smembers(set_key)})
+        members = sorted({text(m) for set_key in self._set_keys() for m in self.redis.smembers(set_key)})
         pipe = self.redis.pipeline(transaction=False)
         for key in members:
             pipe.hgetall(key)
-        return [(key, _text(raw)) for key, raw in zip(members, pipe.execute(), strict=True) if raw]
+        return [(key, _fields(raw)) for key, raw in zip(members, pipe.execute(), strict=True) if raw]
 
     def _set_keys(self) -> list[str]:
         """``cron_jobs`` (1.x), or every ``cron_jobs:NS`` set (2.x, the gem's ``:auto`` namespaces)."""
         if self.version == 1:
             return [self.keys.cron_jobs(None)]
         if time.monotonic() >= self._sets_expire_at:
-            found = {k.decode() if isinstance(k, bytes) else k
-                     for k in self.redis.scan_iter(match=self.keys.cron_jobs("*"), count=1000)}
+            found = {text(k) for k in self.redis.scan_iter(match=self.keys.cron_jobs("*"), count=1000)}
             self._sets = found | {self.keys.cron_jobs("default")}
             self._sets_expire_at = time.monotonic() + NAMESPACE_SCAN_EVERY_S
         return sorted(self._sets)
@@ -222,9 +221,8 @@ HISTORY_SIZE = 10
 REMEMBER_S = 24 * 60 * 60
 
 
-def _text(raw: dict[Any, Any]) -> dict[str, str]:
-    return {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-            for k, v in raw.items()}
+def _fields(raw: dict[Any, Any]) -> dict[str, str]:
+    return {text(k): text(v) for k, v in raw.items()}
 
 
 def _ruby_text(value: Any) -> str:
