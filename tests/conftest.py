@@ -7,8 +7,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
@@ -65,6 +66,22 @@ class RedisServer:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+
+def run_loop_for(run: Callable[[threading.Event], None], seconds: float) -> bool:
+    """Run a ``run(stop_event)`` loop in a thread for ``seconds``, then stop it; True if it stopped in time.
+
+    For the loops that must survive Redis being away: the thread has to be alive all along
+    and leave once the event is set.
+    """
+    stop = threading.Event()
+    thread = threading.Thread(target=run, args=(stop,), daemon=True)
+    thread.start()
+    time.sleep(seconds)
+    alive_throughout = thread.is_alive()
+    stop.set()
+    thread.join(5)
+    return alive_throughout and not thread.is_alive()
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from conftest import run_loop_for
 from pyq import payload
 from pyq.cron import CronJob, CronPoller, CronStore, load_schedule_file, parse_schedule, to_croniter
 from pyq.errors import ConfigError
@@ -286,15 +287,9 @@ def test_run_logs_a_redis_outage_once(client, caplog: pytest.LogCaptureFixture) 
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     dead = redis.Redis(port=closed_port, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
-    stop = threading.Event()
     poller = CronPoller(dead, K, client, poll_interval_s=0.02)
-    thread = threading.Thread(target=poller.run, args=(stop,), daemon=True)
     with caplog.at_level(logging.ERROR, logger="pyq.cron.poller"):
-        thread.start()
-        time.sleep(0.4)
-        stop.set()
-        thread.join(3)
-    assert not thread.is_alive()
+        assert run_loop_for(poller.run, 0.4)
     assert len([rec for rec in caplog.records if rec.levelno == logging.ERROR]) == 1
 
 

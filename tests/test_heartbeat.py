@@ -13,7 +13,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from conftest import free_port
+from conftest import free_port, run_loop_for
 from pyq.heartbeat import Heartbeat, make_identity, process_info, queue_mode
 from pyq.keys import Keys
 
@@ -156,17 +156,11 @@ def test_run_survives_an_unreachable_redis_and_logs_once(caplog: pytest.LogCaptu
     attempts: list[int] = []
     real_beat = hb.beat
     hb.beat = lambda now_s=None: (attempts.append(1), real_beat(now_s))[1]  # type: ignore[method-assign]
-    stop = threading.Event()
-    thread = threading.Thread(target=hb.run, args=(stop,), daemon=True)
     # When it runs for a while
     with caplog.at_level(logging.ERROR, logger="pyq.heartbeat"):
-        thread.start()
-        time.sleep(0.3)
-        assert thread.is_alive()
-        stop.set()
-        thread.join(5)
+        stopped = run_loop_for(hb.run, 0.3)
     # Then it kept retrying, logged one error line, and stopped on the event
-    assert not thread.is_alive() and len(attempts) >= 3
+    assert stopped and len(attempts) >= 3
     errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
     assert len(errors) == 1 and "heartbeat" in errors[0].getMessage()
     down.close()

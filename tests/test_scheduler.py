@@ -15,7 +15,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from conftest import free_port
+from conftest import free_port, run_loop_for
 from pyq.keys import Keys
 from pyq.scheduler import Poller, prune_processes, recover_orphans, recover_process
 
@@ -296,14 +296,9 @@ def test_run_survives_an_unreachable_redis_and_logs_once(caplog: pytest.LogCaptu
     cycles: list[int] = []
     real_cycle = poller.cycle
     poller.cycle = lambda now_s=None: (cycles.append(1), real_cycle(now_s))[1]  # type: ignore[method-assign]
-    stop = threading.Event()
-    thread = threading.Thread(target=poller.run, args=(stop,), daemon=True)
     with caplog.at_level(logging.ERROR, logger="pyq.scheduler"):
-        thread.start()
-        time.sleep(0.3)
-        stop.set()
-        thread.join(5)
-    assert not thread.is_alive() and len(cycles) >= 3
+        stopped = run_loop_for(poller.run, 0.3)
+    assert stopped and len(cycles) >= 3
     assert len([rec for rec in caplog.records if rec.levelno >= logging.ERROR]) == 1
     down.close()
 
