@@ -13,13 +13,10 @@ from typing import Any
 
 import click
 
-from . import __version__, logs
+from . import __version__, admin, logs
 from .config import Config, load, parse_queue
 from .connection import connect
-from .errors import ConfigError
-
-#: Exit statuses: success, runtime failure, bad usage or config.
-RET_OK, RET_FAILURE, RET_USAGE = 0, 1, 2
+from .errors import RET_USAGE, ConfigError
 
 log = logging.getLogger("pyq.cli")
 
@@ -55,6 +52,10 @@ def main(ctx: click.Context, config_path: str | None, environment: str | None, r
     ctx.obj = config
     if ctx.invoked_subcommand is None:
         ctx.exit(run_pool(config))
+
+
+for _command in admin.COMMANDS:
+    main.add_command(_command)
 
 
 def run_pool(config: Config) -> int:
@@ -111,4 +112,3 @@ def wait_for_redis(config: Config) -> None:
                 last_log = now
             first_failure = first_failure or now
             time.sleep(2)
-from . import admin  # noqa: E402,F401  (registers the admin subcommands)

@@ -1,6 +1,9 @@
-"""Exceptions pyq raises, in one place so callers can catch them by kind."""
+"""Exceptions pyq raises, in one place so callers can catch them by kind, and the exit status each means."""
 
 from __future__ import annotations
+
+#: Exit statuses of the ``pyq`` command: success, runtime failure, bad usage or config (a ConfigError).
+RET_OK, RET_FAILURE, RET_USAGE = 0, 1, 2
 
 
 class PyqError(Exception):

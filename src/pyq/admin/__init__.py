@@ -8,4 +8,10 @@ one line and exits 1. The work itself is done by :mod:`pyq.api` and
 
 from __future__ import annotations
 
-from . import operate, state  # noqa: F401  (importing registers the commands on pyq's click group)
+import click
+
+from .operate import cron, enqueue, processes, web
+from .state import dead, queue, queues, retry, scheduled, stats
+
+#: Every admin subcommand; ``pyq.cli`` adds each to the ``pyq`` group.
+COMMANDS: list[click.Command] = [stats, queues, queue, processes, cron, enqueue, web, retry, dead, scheduled]

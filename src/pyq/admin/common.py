@@ -12,10 +12,9 @@ import click
 from redis.exceptions import RedisError
 
 from ..api import Api
-from ..cli import RET_USAGE
 from ..config import Config
 from ..connection import connect, redact
-from ..errors import PyqError
+from ..errors import RET_USAGE, PyqError
 from ..keys import Keys
 
 

@@ -10,13 +10,12 @@ from typing import Any
 import click
 
 from ..api.processes import read_processes, signal_process
-from ..cli import main
 from ..config import Config
 from .common import AdminCommand, AdminGroup, BadUsage, Session, admin, show, table, when
 
 # --- processes ------------------------------------------------------------------------------------------------
 
-@main.group(cls=AdminGroup, invoke_without_command=True)
+@click.group(cls=AdminGroup, invoke_without_command=True)
 @click.option("--redis-url", envvar="PYQ_REDIS_URL", help="Redis URL (default: the config's redis_url).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
@@ -36,8 +35,8 @@ def processes_list(s: Session, as_json: bool) -> None:
         [(p.identity, p.busy, p.concurrency, p.quiet, when(p.beat), p.rss_kb, ",".join(p.queues)) for p in procs]))
 
 
-def _signal_command(action: str, summary: str) -> None:
-    @processes.command(action, help=f"{summary} (IDENTITY... or --all), through IDENTITY-signals.")
+def _signal_command(action: str, summary: str) -> click.Command:
+    @click.command(action, cls=AdminCommand, help=f"{summary} (IDENTITY... or --all), through IDENTITY-signals.")
     @click.argument("identities", nargs=-1)
     @click.option("--all", "all_", is_flag=True, help="Every live process.")
     @admin
@@ -48,14 +47,16 @@ def _signal_command(action: str, summary: str) -> None:
         sent = {identity: signal_process(s.redis, s.keys, identity, action) for identity in targets}
         show(as_json, sent, lambda: "\n".join(f"{sig} -> {i}" for i, sig in sent.items()) or "(no process)")
 
+    return command
 
-_signal_command("quiet", "Stop fetching new jobs")
-_signal_command("stop", "Finish or put back running jobs and exit")
+
+processes.add_command(_signal_command("quiet", "Stop fetching new jobs"))
+processes.add_command(_signal_command("stop", "Finish or put back running jobs and exit"))
 
 
 # --- cron -----------------------------------------------------------------------------------------------------
 
-@main.group(cls=AdminGroup)
+@click.group(cls=AdminGroup)
 def cron() -> None:
     """sidekiq-cron compatible schedules (pyq's and Ruby's)."""
 
@@ -77,8 +78,8 @@ def cron_list(s: Session, as_json: bool) -> None:
                        [(j.name, j.cron, j.klass, j.queue, j.status, when(last)) for j, last in entries]))
 
 
-def _cron_action(action: str, summary: str) -> None:
-    @cron.command(action, help=summary)
+def _cron_action(action: str, summary: str) -> click.Command:
+    @click.command(action, cls=AdminCommand, help=summary)
     @click.argument("name")
     @click.option("--namespace", default=None, help="sidekiq-cron 2.x namespace (default: 'default').")
     @admin
@@ -87,6 +88,8 @@ def _cron_action(action: str, summary: str) -> None:
             else _cron_run(s, name, namespace)
         show(as_json, {"name": name, action: True, "jid": result},
              lambda: f"{action} {name}" + (f": jid {result}" if result else ""))
+
+    return command
 
 
 def _cron_run(s: Session, name: str, namespace: str | None) -> str:
@@ -98,14 +101,14 @@ def _cron_run(s: Session, name: str, namespace: str | None) -> str:
     return poller.enqueue_now(name, namespace=namespace)
 
 
-_cron_action("enable", "Let schedule NAME fire again.")
-_cron_action("disable", "Stop schedule NAME from firing (kept in Redis).")
-_cron_action("run", "Enqueue schedule NAME's job now, outside its schedule.")
+cron.add_command(_cron_action("enable", "Let schedule NAME fire again."))
+cron.add_command(_cron_action("disable", "Stop schedule NAME from firing (kept in Redis)."))
+cron.add_command(_cron_action("run", "Enqueue schedule NAME's job now, outside its schedule."))
 
 
 # --- enqueue --------------------------------------------------------------------------------------------------
 
-@main.command(cls=AdminCommand)
+@click.command(cls=AdminCommand)
 @click.argument("job_class", metavar="CLASS")
 @click.argument("args_json", metavar="[ARGS_JSON]", required=False, default="[]")
 @click.option("-q", "--queue", "queue_name", default="default", show_default=True, help="Queue to push to.")
@@ -152,7 +155,7 @@ def _parse_time(text: str) -> float:
 
 # --- dashboard ------------------------------------------------------------------------------------------------
 
-@main.command(cls=AdminCommand)
+@click.command(cls=AdminCommand)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=9292, show_default=True, help="Port to listen on.")
 @click.option("--password", envvar="PYQ_WEB_PASSWORD", help="Password for HTTP Basic auth (any user name).")

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import click
 
 from ..api.stats import overview
-from ..cli import main
 from .common import AdminCommand, AdminGroup, BadUsage, Session, admin, show, table, when
 
 # --- stats, queues ------------------------------------------------------------------------------------------
 
-@main.command(cls=AdminCommand)
+@click.command(cls=AdminCommand)
 @admin
 def stats(s: Session, as_json: bool) -> None:
     """Processed, failed, queues (size, latency), busy, retries, scheduled, dead, processes."""
@@ -29,7 +29,7 @@ def stats(s: Session, as_json: bool) -> None:
     show(as_json, snap.as_dict(), text)
 
 
-@main.command(cls=AdminCommand)
+@click.command(cls=AdminCommand)
 @admin
 def queues(s: Session, as_json: bool) -> None:
     """Every known queue with its size and latency (seconds the oldest job waited)."""
@@ -38,7 +38,7 @@ def queues(s: Session, as_json: bool) -> None:
                                                           [(q.name, q.size, q.latency_s) for q in rows]))
 
 
-@main.group(cls=AdminGroup)
+@click.group(cls=AdminGroup)
 def queue() -> None:
     """Change one queue."""
 
@@ -68,60 +68,90 @@ def _entry_dict(entry: Any) -> dict[str, Any]:
             "raw": None if entry.job else entry.raw.decode("utf-8", "replace")}
 
 
-def set_group(command: str, set_name: str, what: str) -> None:
+@dataclass(frozen=True)
+class SortedSet:
+    """One sorted set as its command group names it: ``pyq COMMAND`` over Redis set ``name``, "the WHAT"."""
+
+    command: str
+    name: str
+    what: str
+
+
+def set_group(command: str, set_name: str, what: str) -> click.Group:
     """``pyq retry|dead|scheduled list|show|retry|delete|clear`` for one sorted set."""
+    target = SortedSet(command, set_name, what)
+    group = AdminGroup(command, help=f"Jobs in the {what} (sorted set {set_name!r}).")
+    for make in (_list_command, _show_command, _retry_command, _delete_command, _clear_command):
+        group.add_command(make(target))
+    return group
 
-    @main.group(command, cls=AdminGroup, help=f"Jobs in the {what} (sorted set {set_name!r}).")
-    def group() -> None:
-        pass
 
-    @group.command("list")
+def _list_command(target: SortedSet) -> click.Command:
+    @click.command("list", cls=AdminCommand)
     @click.option("-n", "--limit", type=click.IntRange(min=1), default=50, show_default=True,
                   help="Most entries shown.")
     @admin
     def list_(s: Session, as_json: bool, limit: int) -> None:
         """Entries by time, earliest first."""
-        entries = s.api.set_entries(set_name, 0, limit - 1)
+        entries = s.api.set_entries(target.name, 0, limit - 1)
         show(as_json, [_entry_dict(e) for e in entries],
              lambda: table(("jid", "at", "class", "queue", "retry_count", "error"), [_entry_row(e) for e in entries]))
 
-    @group.command("show")
+    return list_
+
+
+def _show_command(target: SortedSet) -> click.Command:
+    @click.command("show", cls=AdminCommand)
     @click.argument("jid")
     @admin
     def show_(s: Session, as_json: bool, jid: str) -> None:
         """The full job JID."""
-        entry = _find(s, set_name, jid)
+        entry = _find(s, target.name, jid)
         click.echo(json.dumps(_entry_dict(entry), indent=2, default=str))
 
-    @group.command("retry")
+    return show_
+
+
+def _retry_command(target: SortedSet) -> click.Command:
+    @click.command("retry", cls=AdminCommand)
     @click.argument("jid", required=False)
     @click.option("--all", "all_", is_flag=True, help="Every entry of the set.")
     @admin
     def retry_(s: Session, as_json: bool, jid: str | None, all_: bool) -> None:
         """Push JID (or --all) to its queue now."""
         if _one_or_all(jid, all_):
-            count = s.api.set_retry_all(set_name)
+            count = s.api.set_retry_all(target.name)
         else:
-            count = int(s.api.set_retry(set_name, _find(s, set_name, jid)))
+            count = int(s.api.set_retry(target.name, _find(s, target.name, jid)))
         show(as_json, {"retried": count}, lambda: f"{count} job(s) pushed to their queues")
 
-    @group.command("delete")
+    return retry_
+
+
+def _delete_command(target: SortedSet) -> click.Command:
+    @click.command("delete", cls=AdminCommand)
     @click.argument("jid")
     @admin
     def delete_(s: Session, as_json: bool, jid: str) -> None:
         """Remove JID from the set."""
-        done = s.api.set_delete(set_name, _find(s, set_name, jid))
+        done = s.api.set_delete(target.name, _find(s, target.name, jid))
         show(as_json, {"deleted": int(done)}, lambda: f"deleted {jid}" if done else f"{jid} was already gone")
 
-    @group.command("clear")
-    @click.option("-y", "--yes", is_flag=True, help=f"Really empty the {what}.")
+    return delete_
+
+
+def _clear_command(target: SortedSet) -> click.Command:
+    @click.command("clear", cls=AdminCommand)
+    @click.option("-y", "--yes", is_flag=True, help=f"Really empty the {target.what}.")
     @admin
     def clear_(s: Session, as_json: bool, yes: bool) -> None:
         """Delete every entry."""
         if not yes:
-            raise BadUsage(f"pyq {command} clear: add --yes to empty the {what}")
-        count = s.api.set_clear(set_name)
+            raise BadUsage(f"pyq {target.command} clear: add --yes to empty the {target.what}")
+        count = s.api.set_clear(target.name)
         show(as_json, {"deleted": count}, lambda: f"{count} job(s) deleted")
+
+    return clear_
 
 
 def _one_or_all(jid: str | None, all_: bool) -> bool:
@@ -137,6 +167,6 @@ def _find(s: Session, set_name: str, jid: str | None) -> Any:
     return entry
 
 
-set_group("retry", "retry", "retry set")
-set_group("dead", "dead", "dead set")
-set_group("scheduled", "schedule", "schedule")
+retry = set_group("retry", "retry", "retry set")
+dead = set_group("dead", "dead", "dead set")
+scheduled = set_group("scheduled", "schedule", "schedule")
