@@ -1,4 +1,4 @@
-"""Sidekiq 7/8 execution metrics: key formats, fields, histogram buckets, batching and failed flushes."""
+"""metrics/execution.py: Sidekiq 7/8 key formats, fields, histogram buckets, batching, failed flushes."""
 
 from __future__ import annotations
 
@@ -10,8 +10,15 @@ from types import SimpleNamespace
 import pytest
 import redis
 
-from pyq.exec_metrics import BUCKET_BOUNDS_MS, SHORT_TERM_S, ExecutionTracker, bucket_index, hash_keys, histogram_key
 from pyq.keys import Keys
+from pyq.metrics.execution import (
+    BUCKET_BOUNDS_MS,
+    SHORT_TERM_S,
+    ExecutionTracker,
+    bucket_index,
+    hash_keys,
+    histogram_key,
+)
 from pyq.metrics.timing import TimedMiddleware
 
 #: 2025-03-04 05:06:07 UTC
@@ -31,11 +38,11 @@ def counters(r: redis.Redis, key: str) -> list[int]:
 
 def test_key_formats_follow_sidekiq_7_and_8() -> None:
     keys = Keys()
-    assert hash_keys(keys, NOW, "s7") == [("j|20250304|5:6", SHORT_TERM_S)]
-    assert [k for k, _ in hash_keys(keys, NOW, "s8")] == ["j|250304|5:06", "j|250304|5:0"]
-    assert histogram_key(keys, "HardJob", NOW, "s7") == "HardJob-04-05:6"
-    assert histogram_key(keys, "HardJob", NOW, "s8") == "h|HardJob-4-5:6"
-    assert hash_keys(Keys("ns"), NOW, "s7")[0][0] == "ns:j|20250304|5:6"
+    assert hash_keys(keys, NOW, "float") == [("j|20250304|5:6", SHORT_TERM_S)]
+    assert [k for k, _ in hash_keys(keys, NOW, "ms")] == ["j|250304|5:06", "j|250304|5:0"]
+    assert histogram_key(keys, "HardJob", NOW, "float") == "HardJob-04-05:6"
+    assert histogram_key(keys, "HardJob", NOW, "ms") == "h|HardJob-4-5:6"
+    assert hash_keys(Keys("ns"), NOW, "float")[0][0] == "ns:j|20250304|5:6"
 
 
 @pytest.mark.parametrize(("ms", "index"), [(0, 0), (19, 0), (20, 1), (99, 4), (100, 5), (334_999, 24),
@@ -46,7 +53,7 @@ def test_bucket_is_the_first_whose_bound_exceeds_the_time(ms: int, index: int) -
 
 def test_flush_writes_fields_histogram_and_expiry_once_per_batch(r: redis.Redis) -> None:
     # Given three successful runs and one failure of HardJob, and one ActiveJob run
-    tracker = ExecutionTracker(r, Keys(), "s7")
+    tracker = ExecutionTracker(r, Keys(), "float")
     for ms in (10, 25, 120):
         tracker.record(ctx(), ms / 1000, False)
     tracker.record(ctx(), 0.5, True)
@@ -67,7 +74,7 @@ def test_flush_writes_fields_histogram_and_expiry_once_per_batch(r: redis.Redis)
 
 
 def test_sidekiq_8_writes_minute_and_ten_minute_hashes(r: redis.Redis) -> None:
-    tracker = ExecutionTracker(r, Keys(), "s8")
+    tracker = ExecutionTracker(r, Keys(), "ms")
     tracker.record(ctx(), 0.03, False)
     tracker.flush(NOW_S)
     assert r.hget("j|250304|5:06", "HardJob|p") == b"1"
@@ -79,7 +86,7 @@ def test_sidekiq_8_writes_minute_and_ten_minute_hashes(r: redis.Redis) -> None:
 def test_counts_survive_a_failed_flush(r: redis.Redis) -> None:
     # Given the minute hash's key holding a string, so the write fails with WRONGTYPE
     r.set("j|20250304|5:6", "not a hash")
-    tracker = ExecutionTracker(r, Keys(), "s7")
+    tracker = ExecutionTracker(r, Keys(), "float")
     tracker.record(ctx(), 0.01, False)
     # When the flush fails, Then the counts are kept for the next flush
     assert tracker.flush(NOW_S) == 0
@@ -100,7 +107,7 @@ def test_middleware_times_the_call_and_reports_failures() -> None:
 
 
 def test_run_flushes_periodically_until_stopped(r: redis.Redis) -> None:
-    tracker = ExecutionTracker(r, Keys(), "s7", interval_s=0.05)
+    tracker = ExecutionTracker(r, Keys(), "float", interval_s=0.05)
     stop = threading.Event()
     thread = threading.Thread(target=tracker.run, args=(stop,))
     thread.start()

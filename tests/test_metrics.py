@@ -24,13 +24,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+import pyq
 from conftest import free_port
 from pool import child_pids, running_pool, wait_until
-from pyq import metrics, middleware
+from pyq import middleware, payload
 from pyq.client import Client
 from pyq.config import Config
+from pyq.fetch import UnitOfWork
 from pyq.keys import Keys
 from pyq.metrics.collector import RedisCollector
+from pyq.worker import Worker
 
 JOBS = '''
 import pyq
@@ -114,25 +117,48 @@ def test_redis_collector_survives_redis_down() -> None:
     assert got == {("pyq_redis_up", ()): 0}
 
 
-def test_install_keeps_the_process_wide_chain_live(r: redis.Redis) -> None:
-    # Given a processor that reads the global middleware registry (middleware None)
-    processor = type("P", (), {"middleware": None})()
-    worker_metrics = metrics.install(Config(execution_metrics=True), processor, r, Keys())
-    # When a middleware is registered after the worker was built
-    added = middleware.add_server_middleware(lambda ctx, call_next: call_next())
+@pyq.job(name="Metered")
+def metered() -> None:
+    pass
+
+
+def run_one(worker: Worker, r: redis.Redis) -> None:
+    """Fetch-free run of one Metered job through the worker's own processor."""
+    raw = payload.dumps({"class": "Metered", "args": [], "queue": "default", "jid": payload.new_jid()}).encode()
+    r.rpush(worker.keys.inflight(worker.identity), raw)
+    ctx = worker.processor.prepare(UnitOfWork("default", raw))
+    assert ctx is not None
+    worker.processor.run(ctx)
+
+
+def test_worker_times_its_jobs_inside_the_process_wide_chain(r: redis.Redis) -> None:
+    # Given a worker with execution metrics, and a middleware registered after the worker was built
+    worker = Worker(Config(execution_metrics=True, time_format="ms"), "testhost:1:metered", redis=r)
+    seen: list[int] = []
+    added = middleware.add_server_middleware(lambda ctx, call_next: (seen.append(1), call_next())[1])
     try:
-        chain = list(processor.middleware)
-        # Then it runs before the metrics middleware, which stays last
-        assert chain[-2] is added and isinstance(chain[-1], metrics.TimedMiddleware)
-        assert worker_metrics.tracker is not None
+        # When one job runs and the metrics are flushed
+        run_one(worker, r)
+        worker.metrics.flush()
     finally:
         middleware.server_middleware.remove(added)
+    # Then the process-wide middleware ran, and the job was counted in Sidekiq 8's two hashes (minute, 10 minutes)
+    assert seen == [1]
+    assert [r.hget(k, "Metered|p") for k in r.keys("j|*")] == [b"1", b"1"]
 
 
-def test_install_adds_nothing_when_everything_is_off(r: redis.Redis) -> None:
-    processor = type("P", (), {"middleware": []})()
-    assert metrics.install(Config(execution_metrics=False), processor, r, Keys()).tracker is None
-    assert processor.middleware == []
+def test_worker_adds_no_middleware_when_every_metric_is_off(r: redis.Redis) -> None:
+    worker = Worker(Config(execution_metrics=False), "testhost:1:unmetered", redis=r)
+    assert worker.processor.middleware == [] and worker.metrics.tracker is None
+    run_one(worker, r)
+    worker.metrics.flush()
+    assert r.keys("j|*") == []
+
+
+def test_importing_the_worker_leaves_the_metrics_server_unloaded() -> None:
+    code = "import sys, pyq.worker; print('pyq.metrics.server' in sys.modules, 'pyq.metrics' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30)
+    assert out.stdout.split() == ["False", "True"]
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -26,7 +26,7 @@ from .config import Config
 from .connection import connect
 from .heartbeat import make_identity
 from .keys import Keys
-from .metrics import PoolMetrics
+from .metrics.server import PoolMetrics
 
 log = logging.getLogger("pyq.supervisor")
 

@@ -60,9 +60,10 @@ class Worker:
         queues = [(q.name, q.weight) for q in config.queues]
         self.fetcher = Fetcher(self.redis, self.keys, identity, QueueOrder(queues))
         self.acker = Acker(self.redis, self.keys, identity)
+        self.metrics = metrics.worker_metrics(config, self.redis, self.keys)
         self.processor = Processor(self.redis, self.keys, identity, self.acker, Settings(
-            config.max_retries, config.dead_max_jobs, config.dead_timeout, config.time_format))  # type: ignore[arg-type]
-        self.metrics = metrics.install(config, self.processor, self.redis, self.keys)
+            config.max_retries, config.dead_max_jobs, config.dead_timeout, config.time_format),  # type: ignore[arg-type]
+            middleware=self.metrics.middleware)
         self.stopping = threading.Event()      # no more fetching
         self.finished = threading.Event()      # shutdown complete
         self._quiet = threading.Event()

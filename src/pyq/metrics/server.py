@@ -32,11 +32,9 @@ from typing import Any
 
 from ..config import Config
 from ..keys import Keys
+from . import MULTIPROC_ENV
 
 log = logging.getLogger("pyq.metrics")
-
-#: Environment variable prometheus-client reads to pick multiprocess mode.
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class PoolMetrics:

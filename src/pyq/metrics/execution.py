@@ -16,6 +16,9 @@ minute hash     ``j|YYYYMMDD|H:M``     ``j|YYMMDD|H:MM``
 histogram       ``CLASS-DD-HH:M``      ``h|CLASS-D-H:M``
 ==============  =====================  ==========================
 
+The tracker takes the pool's payload time style (``"float"`` or ``"ms"``): the
+value that makes Sidekiq 8 write millisecond timestamps also picks its keys.
+
 Runs are counted in memory and flushed every few seconds by the worker's
 metrics thread (one pipeline per flush, never a round trip per job); a flush
 that fails puts its counts back for the next one.
@@ -29,14 +32,13 @@ import threading
 import time
 from collections import Counter
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any
 
-from . import payload
-from .keys import Keys
+from .. import payload
+from ..keys import Keys
 
 log = logging.getLogger("pyq.metrics")
 
-Style = Literal["s7", "s8"]
 #: Upper bounds (ms) of Sidekiq's histogram buckets; a 26th bucket holds everything slower.
 BUCKET_BOUNDS_MS = (20, 30, 45, 65, 100, 150, 225, 335, 500, 750, 1100, 1700, 2500, 3800, 5750, 8500, 13000,
                     20000, 30000, 45000, 65000, 100000, 150000, 225000, 335000)
@@ -53,17 +55,18 @@ def bucket_index(ms: int) -> int:
     return bisect.bisect_right(BUCKET_BOUNDS_MS, ms)
 
 
-def hash_keys(keys: Keys, now: datetime, style: Style) -> list[tuple[str, int]]:
-    """(key, ttl) of the counter hashes for the minute ``now`` falls in."""
-    if style == "s8":
+def hash_keys(keys: Keys, now: datetime, time_style: payload.TimeStyle) -> list[tuple[str, int]]:
+    """(key, ttl) of the counter hashes for the minute ``now`` falls in (Sidekiq 8's keys for ``"ms"``)."""
+    if time_style == "ms":
         day = now.strftime("%y%m%d")
         return [(keys.metrics_hash(f"{day}|{now.hour}:{now.minute:02d}"), SHORT_TERM_S),
                 (keys.metrics_hash(f"{day}|{now.hour}:{now.minute // 10}"), MID_TERM_S)]
     return [(keys.metrics_hash(f"{now.strftime('%Y%m%d')}|{now.hour}:{now.minute}"), SHORT_TERM_S)]
 
 
-def histogram_key(keys: Keys, klass: str, now: datetime, style: Style) -> str:
-    if style == "s8":
+def histogram_key(keys: Keys, klass: str, now: datetime, time_style: payload.TimeStyle) -> str:
+    """The histogram of ``klass`` for the minute ``now`` falls in (Sidekiq 8's key for ``"ms"``)."""
+    if time_style == "ms":
         return keys.metrics_histogram(f"h|{klass}-{now.day}-{now.hour}:{now.minute}")
     return keys.metrics_histogram(f"{klass}-{now.strftime('%d-%H')}:{now.minute}")
 
@@ -71,10 +74,11 @@ def histogram_key(keys: Keys, klass: str, now: datetime, style: Style) -> str:
 class ExecutionTracker:
     """A metrics recorder that counts runs in memory; :meth:`flush` writes them to Redis."""
 
-    def __init__(self, redis: Any, keys: Keys, style: Style = "s7", interval_s: float = FLUSH_INTERVAL_S) -> None:
+    def __init__(self, redis: Any, keys: Keys, time_style: payload.TimeStyle = "float",
+                 interval_s: float = FLUSH_INTERVAL_S) -> None:
         self.redis = redis
         self.keys = keys
-        self.style = style
+        self.time_style = time_style
         self.interval_s = interval_s
         self._lock = threading.Lock()
         self._jobs: Counter[str] = Counter()
@@ -111,11 +115,11 @@ class ExecutionTracker:
     def _write(self, jobs: Counter[str], grams: dict[str, list[int]], now: datetime) -> None:
         pipe = self.redis.pipeline(transaction=False)
         for klass, gram in grams.items():
-            key = histogram_key(self.keys, klass, now, self.style)
+            key = histogram_key(self.keys, klass, now, self.time_style)
             ops = [a for i, n in enumerate(gram) if n for a in ("INCRBY", "u16", f"#{i}", n)]
             pipe.execute_command("BITFIELD", key, "OVERFLOW", "SAT", *ops)
             pipe.expire(key, SHORT_TERM_S)
-        for key, ttl in hash_keys(self.keys, now, self.style):
+        for key, ttl in hash_keys(self.keys, now, self.time_style):
             for field, value in jobs.items():
                 pipe.hincrby(key, field, value)
             pipe.expire(key, ttl)
