@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -11,8 +13,10 @@ import redis
 from click.testing import CliRunner
 
 from pool import running_pool, wait_until
+from pyq import admin
 from pyq.cli import main
 from pyq.client import Client
+from pyq.errors import RET_USAGE
 
 
 def run(redis_url: str, *args: str, code: int = 0) -> str:
@@ -137,6 +141,23 @@ def test_every_command_has_help_and_usage_errors_are_one_line(redis_url: str) ->
         assert "Usage:" in run(redis_url, *cmd, "--help")
     out = run(redis_url, "stats", "--bogus", code=2)
     assert len(out.strip().splitlines()) == 1 and "--bogus" in out
+
+
+def test_admin_commands_load_without_the_cli_and_are_all_on_it() -> None:
+    # Given the admin package imported on its own, Then pyq.cli was not needed to build it
+    code = "import sys, pyq.admin; print('pyq.cli' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30)
+    assert out.stdout.strip() == "False"
+    # And every admin command is a subcommand of pyq, which has no others
+    assert sorted(main.commands) == sorted(c.name for c in admin.COMMANDS if c.name)
+
+
+def test_bad_usage_exits_with_the_usage_status(redis_url: str) -> None:
+    assert RET_USAGE == 2
+    run(redis_url, "dead", "retry", code=RET_USAGE)  # neither JID nor --all
+    # And each sorted-set group names itself and its set in its messages
+    assert "pyq scheduled clear: add --yes to empty the schedule" in run(redis_url, "scheduled", "clear",
+                                                                         code=RET_USAGE)
 
 
 def test_redis_down_is_one_line_and_exit_1() -> None:
