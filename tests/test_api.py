@@ -1,13 +1,14 @@
-"""api.py: the admin view of queues, sorted sets and counters, over jobs written by pyq and by hand."""
+"""pyq.api: the admin view of queues, sorted sets, counters and processes, over jobs written by pyq and by hand."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 import redis
 
-from pyq.api import Api
+from pyq.api import Api, Work
 from pyq.client import Client
 from pyq.keys import Keys
 from pyq.payload import dumps
@@ -80,3 +81,33 @@ def test_namespace(redis_url: str, r: redis.Redis) -> None:
     api, plain = Api(r, Keys("ns")), Api(r)
     assert (api.queue_names(), api.queue_size("q"), api.set_size("schedule")) == (["q"], 1, 1)
     assert (plain.queue_names(), plain.queue_size("q"), plain.set_size("schedule")) == ([], 0, 0)
+
+
+def register_busy_process(r: redis.Redis, identity: str, prefix: str = "") -> None:
+    """A live process with one running job, written the way Sidekiq 7 writes them."""
+    r.sadd(f"{prefix}processes", identity)
+    r.hset(f"{prefix}{identity}", mapping={"info": json.dumps({"hostname": "h", "pid": 7, "concurrency": 5}),
+                                           "busy": 1, "beat": 1755400000.0, "quiet": "false"})
+    work = {"queue": "mail", "run_at": 1755400001, "payload": json.dumps({"class": "Wrapper", "wrapped": "MailJob"})}
+    r.hset(f"{prefix}{identity}:work", "tid-1", json.dumps(work))
+
+
+def test_processes_and_their_work_through_the_one_front_door(r: redis.Redis) -> None:
+    # Given a busy process in namespace ns (and one outside it)
+    register_busy_process(r, "h:7:abc", "ns:")
+    register_busy_process(r, "h:8:def")
+    api = Api(r, Keys("ns"))
+    # Then the process, its work, and the overview come from the same Api
+    assert [(p.identity, p.busy, p.concurrency) for p in api.processes()] == [("h:7:abc", 1, 5)]
+    assert api.process_work("h:7:abc") == [
+        Work("tid-1", "mail", {"class": "Wrapper", "wrapped": "MailJob"}, 1755400001)]
+    assert api.process_work("h:9:none") == []
+    assert (api.overview().busy, len(api.overview().processes)) == (1, 1)
+
+
+def test_process_signal_goes_to_the_process_signal_list(r: redis.Redis) -> None:
+    register_busy_process(r, "h:7:abc")
+    assert Api(r).process_signal("h:7:abc", "quiet") == "TSTP"
+    assert r.lrange("h:7:abc-signals", 0, -1) == [b"TSTP"]
+    with pytest.raises(LookupError):
+        Api(r).process_signal("h:9:none", "stop")

@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-from ..api.processes import read_processes, signal_process
 from ..config import Config
 from .common import AdminCommand, AdminGroup, BadUsage, Session, admin, show, table, when
 
@@ -29,7 +28,7 @@ def processes(ctx: click.Context, redis_url: str | None, as_json: bool) -> None:
 @admin
 def processes_list(s: Session, as_json: bool) -> None:
     """Every live process: identity, busy/concurrency, quiet, last beat, memory."""
-    procs = read_processes(s.redis, s.keys)
+    procs = s.api.processes()
     show(as_json, [vars(p) for p in procs], lambda: table(
         ("identity", "busy", "concurrency", "quiet", "beat", "rss_kb", "queues"),
         [(p.identity, p.busy, p.concurrency, p.quiet, when(p.beat), p.rss_kb, ",".join(p.queues)) for p in procs]))
@@ -43,8 +42,8 @@ def _signal_command(action: str, summary: str) -> click.Command:
     def command(s: Session, as_json: bool, identities: tuple[str, ...], all_: bool) -> None:
         if bool(identities) == all_:
             raise BadUsage(f"pyq processes {action}: give IDENTITY... or --all")
-        targets = [p.identity for p in read_processes(s.redis, s.keys)] if all_ else list(identities)
-        sent = {identity: signal_process(s.redis, s.keys, identity, action) for identity in targets}
+        targets = [p.identity for p in s.api.processes()] if all_ else list(identities)
+        sent = {identity: s.api.process_signal(identity, action) for identity in targets}
         show(as_json, sent, lambda: "\n".join(f"{sig} -> {i}" for i, sig in sent.items()) or "(no process)")
 
     return command

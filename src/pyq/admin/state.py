@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from ..api.stats import overview
 from .common import AdminCommand, AdminGroup, BadUsage, Session, admin, show, table, when
 
 # --- stats, queues ------------------------------------------------------------------------------------------
@@ -17,7 +16,7 @@ from .common import AdminCommand, AdminGroup, BadUsage, Session, admin, show, ta
 @admin
 def stats(s: Session, as_json: bool) -> None:
     """Processed, failed, queues (size, latency), busy, retries, scheduled, dead, processes."""
-    snap = overview(s.redis, s.keys)
+    snap = s.api.overview()
 
     def text() -> str:
         head = table(("processed", "failed", "busy", "enqueued", "retries", "scheduled", "dead", "processes"),
@@ -33,7 +32,7 @@ def stats(s: Session, as_json: bool) -> None:
 @admin
 def queues(s: Session, as_json: bool) -> None:
     """Every known queue with its size and latency (seconds the oldest job waited)."""
-    rows = overview(s.redis, s.keys).queues
+    rows = s.api.overview().queues
     show(as_json, [vars(q) for q in rows], lambda: table(("queue", "size", "latency_s"),
                                                           [(q.name, q.size, q.latency_s) for q in rows]))
 

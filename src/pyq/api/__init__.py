@@ -1,9 +1,15 @@
 """Read and change state in Redis, for the CLI, the dashboard and tests.
 
 Worker-side modules never import this package (Sidekiq's rule: the server does
-not depend on the admin API). One module per Redis structure: ``queues``
-(queue lists), ``sets`` (schedule / retry / dead, one regular grid of
-``set_*`` methods taking the set's name). :class:`Api` combines them over one
+not depend on the admin API). The one exception is the read side of metrics:
+the supervisor's ``/metrics`` child process reads its gauges through
+:meth:`Api.overview` at scrape time (:mod:`pyq.metrics.collector`), as
+Sidekiq's ``metrics/query.rb`` does for its Web UI; worker processes never load it.
+
+One module per Redis structure: ``queues`` (queue lists), ``sets`` (schedule /
+retry / dead, one regular grid of ``set_*`` methods taking the set's name),
+``processes`` (live processes, their work, remote signals), ``stats`` (the
+headline numbers). :class:`Api` is the front door: it combines them over one
 connection and namespace.
 """
 
@@ -12,12 +18,13 @@ from __future__ import annotations
 from typing import Any
 
 from ..keys import Keys
-from . import processes, stats  # noqa: F401 - process list and signals, headline numbers
 from .entry import Entry
+from .processes import ProcessInfo, Work, read_processes, read_work, signal_process
 from .queues import QueueOps
 from .sets import SORTED_SETS, SetOps
+from .stats import Overview, overview
 
-__all__ = ["SORTED_SETS", "Api", "Entry"]
+__all__ = ["SORTED_SETS", "Api", "Entry", "Overview", "ProcessInfo", "Work"]
 
 
 class Api(QueueOps, SetOps):
@@ -30,3 +37,20 @@ class Api(QueueOps, SetOps):
     # --- counters --------------------------------------------------------------------
     def stat(self, name: str) -> int:
         return int(self.redis.get(self.keys.stat(name)) or 0)
+
+    def overview(self, now_s: float | None = None) -> Overview:
+        """Counters, queues, set sizes and live processes, in two round trips."""
+        return overview(self.redis, self.keys, now_s)
+
+    # --- processes -------------------------------------------------------------------
+    def processes(self) -> list[ProcessInfo]:
+        """Every live process (pyq and Ruby Sidekiq), sorted by identity."""
+        return read_processes(self.redis, self.keys)
+
+    def process_work(self, identity: str) -> list[Work]:
+        """The jobs process ``identity`` is running now."""
+        return read_work(self.redis, self.keys, identity)
+
+    def process_signal(self, identity: str, action: str) -> str:
+        """Ask ``identity`` to ``quiet``, ``stop`` or ``dump``; returns the signal sent."""
+        return signal_process(self.redis, self.keys, identity, action)

@@ -1,4 +1,4 @@
-"""Live processes (Sidekiq's ``ProcessSet``) and the remote signals that quiet or stop them.
+"""Live processes (Sidekiq's ``ProcessSet``), what each is running (``WorkSet``), and the remote signals.
 
 Signals go through ``IDENTITY-signals`` (LPUSH, 60 s expiry), the list every
 Sidekiq and pyq process pops on each beat, so ``quiet``/``stop`` work on Ruby
@@ -62,6 +62,26 @@ def _parse(identity: str, row: list[Any]) -> ProcessInfo | None:
         _int(concurrency) or _int(info.get("concurrency")), _float(beat), text(quiet or b"") == "true",
         _int(rss), _float(info.get("started_at")), [str(q) for q in info.get("queues") or []],
         str(info.get("tag") or ""), str(info.get("version") or ""))
+
+
+@dataclass(frozen=True)
+class Work:
+    """One job running in a process, as the process wrote it to ``IDENTITY:work`` (Sidekiq's ``Work``)."""
+
+    thread: str  #: the thread id field of the hash
+    queue: str | None
+    job: dict[str, Any]  #: the decoded payload
+    run_at: float | None  #: epoch seconds the job started
+
+
+def read_work(redis: Any, keys: Keys, identity: str) -> list[Work]:
+    """What process ``identity`` is running now, one entry per busy thread."""
+    found = []
+    for thread, raw in redis.hgetall(keys.process_work(identity)).items():
+        work = json.loads(raw)
+        found.append(Work(text(thread), work.get("queue"), json.loads(work.get("payload") or "{}"),
+                          work.get("run_at")))
+    return found
 
 
 def signal_process(redis: Any, keys: Keys, identity: str, action: str) -> str:

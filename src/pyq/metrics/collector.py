@@ -2,7 +2,7 @@
 
 Computed at scrape time (not pushed by workers) so the numbers are the same
 whoever filled the queues: pyq, Ruby clients or the Web UI. One scrape costs
-two pipelined round trips (see :func:`pyq.api.stats.overview`).
+two pipelined round trips (see :meth:`pyq.api.Api.overview`).
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ class RedisCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
-        from ..api.stats import overview
+        from ..api import Api
 
         try:
-            snap = overview(self.redis, self.keys)
+            snap = Api(self.redis, self.keys).overview()
         except Exception as exc:  # Redis down: report it instead of failing the whole scrape
             log.warning("metrics: cannot read Redis: %s", exc)
             yield GaugeMetricFamily("pyq_redis_up", "1 when Redis answered this scrape.", value=0)

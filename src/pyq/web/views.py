@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..api import Api
-from ..api.processes import read_processes, signal_process
-from ..api.stats import overview
 from ..keys import Keys
 from . import render
 from .render import button, cell
@@ -26,7 +24,7 @@ class Views:
         self.cron_version = cron_version
 
     def dashboard(self, token: str, message: str = "") -> bytes:
-        snap = overview(self.redis, self.keys)
+        snap = self.api.overview()
         parts = [f"<p class='msg' id='msg'>{render.escape(message)}</p>" if message else "",
                  render.cards([("processed", snap.processed), ("failed", snap.failed), ("busy", snap.busy),
                                ("enqueued", snap.enqueued), ("retries", snap.retries),
@@ -44,20 +42,14 @@ class Views:
                  cell(render.when(p.beat)), cell(",".join(p.queues)),
                  button("quiet", "Quiet", token, identity=p.identity) + button("stop", "Stop", token,
                                                                                   identity=p.identity))
-                for p in read_processes(self.redis, self.keys)]
+                for p in self.api.processes()]
         return render.section("Processes", ("identity", "busy", "state", "beat (UTC)", "queues", ""), rows,
                               "processes")
 
     def _busy(self) -> str:
-        import json
-
-        rows = []
-        for p in read_processes(self.redis, self.keys):
-            for tid, raw in self.redis.hgetall(self.keys.process_work(p.identity)).items():
-                work = json.loads(raw)
-                job = json.loads(work.get("payload") or "{}")
-                rows.append((cell(p.identity), cell(tid.decode()), cell(work.get("queue")),
-                             cell(job.get("wrapped") or job.get("class")), cell(render.when(work.get("run_at")))))
+        rows = [(cell(p.identity), cell(w.thread), cell(w.queue), cell(w.job.get("wrapped") or w.job.get("class")),
+                 cell(render.when(w.run_at)))
+                for p in self.api.processes() for w in self.api.process_work(p.identity)]
         return render.section("Busy", ("process", "thread", "queue", "class", "started (UTC)"), rows, "busy")
 
     def _set(self, name: str, title: str, token: str) -> str:
@@ -84,7 +76,7 @@ class Views:
     def act(self, action: str, form: dict[str, str]) -> str:
         """Perform a button's action; returns the message shown on the next page (ValueError if bad)."""
         if action in ("quiet", "stop"):
-            signal = signal_process(self.redis, self.keys, form.get("identity", ""), action)
+            signal = self.api.process_signal(form.get("identity", ""), action)
             return f"sent {signal} to {form.get('identity')}"
         set_name, jid = form.get("set", ""), form.get("jid", "")
         if action not in ("retry", "delete") or set_name not in dict(SETS) or not jid:
