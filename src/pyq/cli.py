@@ -54,8 +54,9 @@ def main(ctx: click.Context, config_path: str | None, environment: str | None, r
         ctx.exit(run_pool(config))
 
 
-for _command in admin.COMMANDS:
-    main.add_command(_command)
+# The admin subcommands, listed once in pyq.admin.COMMANDS.
+for command in admin.COMMANDS:
+    main.add_command(command)
 
 
 def run_pool(config: Config) -> int:
