@@ -14,7 +14,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from conftest import free_port, run_loop_for
-from pyq.heartbeat import Heartbeat, make_identity, process_info, queue_mode
+from pyq.fetch import QueueOrder, queue_mode
+from pyq.heartbeat import Heartbeat, make_identity, process_info
 from pyq.keys import Keys
 
 NOW = 1_755_400_000.25
@@ -64,6 +65,16 @@ def test_info_json_has_the_keys_every_sidekiq_ui_reads() -> None:
     assert info["capsules"] == {"default": {"concurrency": 7, "mode": "weighted", "weights": {"a": 2, "b": 1}}}
     assert isinstance(info["version"], str) and info["tag"] == "" and info["labels"] == []
     assert (queue_mode([0, 0]), queue_mode([1, 1]), queue_mode([2, 1])) == ("strict", "random", "weighted")
+
+
+def test_the_fetch_order_and_the_registry_report_one_queue_mode() -> None:
+    # Given weights where "all 0 or 1" and Sidekiq's "all 1" disagree
+    for weights in ([0, 1], [1, 0, 1], [0, 0], [1, 1], [3, 1]):
+        queues = [(f"q{i}", w) for i, w in enumerate(weights)]
+        # Then the fetch order and the heartbeat's info name the same mode, Sidekiq's
+        info = process_info("h:1:aaaaaaaaaaaa", concurrency=1, queues=queues, started_at=0)
+        assert QueueOrder(queues).mode == info["capsules"]["default"]["mode"] == queue_mode(weights)
+    assert queue_mode([0, 1]) == "weighted"
 
 
 def test_beat_writes_process_hash_fields_and_types(r: redis.Redis) -> None:

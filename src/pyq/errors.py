@@ -28,9 +28,5 @@ class ArgumentError(PyqError, TypeError):
     wire_name = "ArgumentError"
 
 
-class ScriptError(PyqError):
-    """A Lua script returned one of pyq's error codes."""
-
-
 class Shutdown(BaseException):  # noqa: N818 - a control-flow signal like KeyboardInterrupt
     """Raised inside a job interrupted by shutdown: not a failure, never retried, not acked."""

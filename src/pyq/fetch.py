@@ -32,7 +32,9 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from . import payload
 from .keys import STAT_DAY_TTL_S, Keys
+from .logs import Outage
 from .scripts import Call, Scripts
 
 log = logging.getLogger("pyq.fetch")
@@ -41,6 +43,21 @@ log = logging.getLogger("pyq.fetch")
 ACK_BATCH = 500
 #: Seconds the acker waits after the first finished job so that more can join the batch.
 ACK_LINGER_S = 0.002
+#: Seconds a stopping acker keeps retrying an unreachable Redis before it leaves its jobs in flight.
+ACK_GIVE_UP_S = 5.0
+
+
+def queue_mode(weights: Sequence[int]) -> str:
+    """Sidekiq's capsule rule: all weights 0 -> strict, all 1 -> random, anything else -> weighted.
+
+    Random and weighted fetch alike (a shuffle of the weight-expanded names, duplicates dropped), so
+    ``[0, 1]`` is weighted by name and random in effect, as in Sidekiq.
+    """
+    if all(w == 0 for w in weights):
+        return "strict"
+    if all(w == 1 for w in weights):
+        return "random"
+    return "weighted"
 
 
 class QueueOrder:
@@ -51,12 +68,7 @@ class QueueOrder:
         weights = {name: weight for name, weight in queues}
         self._rng = rng or random.Random()
         self.names = names
-        if all(weights[n] == 0 for n in names):
-            self.mode = "strict"
-        elif all(weights[n] in (0, 1) for n in names):
-            self.mode = "random"
-        else:
-            self.mode = "weighted"
+        self.mode = queue_mode([weights[n] for n in names])
         self._expanded = [n for n in names for _ in range(max(weights[n], 1))]
 
     def __call__(self) -> list[str]:
@@ -127,6 +139,32 @@ class Fetcher:
                                     [self.keys.prefix, *pairs]))
 
 
+    def put_back(self, units: Sequence[UnitOfWork]) -> None:
+        """``requeue`` for a stopping worker: a Redis error is logged, the jobs stay in flight to be recovered."""
+        if not units:
+            return
+        try:
+            log.info("put %d job(s) back at the front of their queues", self.requeue(units))
+        except RedisError as exc:
+            log.error("cannot put %d job(s) back (%s); they stay in flight and will be recovered", len(units), exc)
+
+    def reclaim_lost(self, known_raws: set[bytes]) -> int:
+        """Put back jobs our in-flight list holds but this process never received.
+
+        When the connection drops after Redis ran a fetch but before its reply arrived, the jobs
+        sit in our in-flight list while we know nothing of them; the heartbeat keeps us alive, so
+        no survivor recovers them either. After an outage, everything in the list that is neither
+        running here nor waiting for its ack (``known_raws``) goes back to the front of its queue.
+        """
+        stored = self.redis.lrange(self.keys.inflight(self.identity), 0, -1)
+        lost = [UnitOfWork(payload.queue_of(payload.try_loads(raw)), raw) for raw in stored if raw not in known_raws]
+        if not lost:
+            return 0
+        pushed = self.requeue(lost)
+        log.warning("put back %d job(s) fetched while the connection dropped (their reply never arrived)", pushed)
+        return pushed
+
+
 def utc_day(now_s: float | None = None) -> str:
     """Sidekiq's per-day stat suffix: the UTC date."""
     return time.strftime("%Y-%m-%d", time.gmtime(time.time() if now_s is None else now_s))
@@ -189,7 +227,7 @@ class Acker:
 
     def run(self, stop: threading.Event) -> None:
         """Flush loop for the acker thread; exits once ``stop`` is set and nothing is pending."""
-        failing_since: float | None = None
+        outage = Outage(log, "acker")
         while True:
             self._ready.wait(0.5)
             if stop.is_set() and not self._pending:
@@ -197,15 +235,18 @@ class Acker:
             time.sleep(ACK_LINGER_S)
             try:
                 self.flush()
-                if failing_since is not None:
-                    log.warning("acks flowing again after %.1fs", time.monotonic() - failing_since)
-                    failing_since = None
+                outage.ok()
             except RedisError as exc:
-                if failing_since is None:
-                    failing_since = time.monotonic()
-                    log.error("cannot ack finished jobs, will retry: %s", exc)
-                if stop.wait(1.0) and time.monotonic() - failing_since > 5:
-                    return
+                outage.failed(exc, 1.0)
+                if stop.wait(1.0) and time.monotonic() - (outage.since_s or 0.0) > ACK_GIVE_UP_S:
+                    return  # stopping: the unacked jobs stay in flight and are recovered, never lost
+
+    def flush_or_log(self) -> None:
+        """``flush`` for a stopping worker: a Redis error is logged (those jobs stay in flight and may run again)."""
+        try:
+            self.flush()
+        except RedisError as exc:
+            log.error("cannot flush %d ack(s): %s; those jobs may run again", self.pending, exc)
 
     @property
     def pending(self) -> int:

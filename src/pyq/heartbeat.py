@@ -28,8 +28,11 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from . import payload
+from ._version import __version__
 from .connection import text
+from .fetch import queue_mode
 from .keys import PROCESS_TTL_S, Keys
+from .logs import Outage
 
 log = logging.getLogger(__name__)
 
@@ -54,26 +57,19 @@ class WorkerState(Protocol):
         ...
 
 
-def make_identity(hostname: str | None = None) -> str:
-    """``host:pid:nonce`` like Sidekiq's; the ``DYNO`` variable names the host when set."""
-    host = os.environ.get("DYNO") or hostname or socket.gethostname()
-    return f"{host}:{os.getpid()}:{secrets.token_hex(6)}"
+def hostname(override: str | None = None) -> str:
+    """The host part of an identity: the ``DYNO`` variable when set (Heroku), else ``override`` or the host name."""
+    return os.environ.get("DYNO") or override or socket.gethostname()
 
 
-def queue_mode(weights: Sequence[int]) -> str:
-    """Sidekiq's capsule mode: all 0 -> strict, all 1 -> random, else weighted."""
-    if all(w == 0 for w in weights):
-        return "strict"
-    if all(w == 1 for w in weights):
-        return "random"
-    return "weighted"
+def make_identity(host: str | None = None) -> str:
+    """``host:pid:nonce`` like Sidekiq's."""
+    return f"{hostname(host)}:{os.getpid()}:{secrets.token_hex(6)}"
 
 
 def process_info(identity: str, *, concurrency: int, queues: Sequence[tuple[str, int]], started_at: float,
                  tag: str = "", labels: Sequence[str] = ()) -> dict[str, Any]:
     """The ``info`` JSON object, with the keys every Sidekiq version's UI reads (reference §5)."""
-    from . import __version__  # late: the package's __init__ may still be loading
-
     host, pid = _split_identity(identity)
     weights: dict[str, int] = {}
     for name, weight in queues:
@@ -119,7 +115,7 @@ class Heartbeat:
         self.info_json = payload.dumps(info)
         self.state = state
         self.interval_s = interval_s
-        self._failing_since: float | None = None
+        self.outage = Outage(log, f"heartbeat of {identity}")
 
     def beat(self, now_s: float | None = None) -> str | None:
         """One beat; returns the popped signal, already passed to ``state.on_signal``."""
@@ -165,21 +161,10 @@ class Heartbeat:
             try:
                 self.beat()
             except Exception as exc:  # the heartbeat must outlive any one failure
-                self._failed(exc)
+                self.outage.failed(exc, self.interval_s)
             else:
-                self._recovered()
+                self.outage.ok()
             stop.wait(self.interval_s)
-
-    def _failed(self, exc: BaseException) -> None:
-        if self._failing_since is None:
-            self._failing_since = time.monotonic()
-            log.error("heartbeat of %s failed, retrying every %.1f s: %r", self.identity, self.interval_s, exc)
-
-    def _recovered(self) -> None:
-        if self._failing_since is not None:
-            log.warning("heartbeat of %s restored after %.1f s", self.identity,
-                        time.monotonic() - self._failing_since)
-            self._failing_since = None
 
     def deregister(self) -> None:
         """Leave the registry: out of ``processes``, running-jobs hashes gone (the hash expires)."""

@@ -135,7 +135,3 @@ class Keys:
     @property
     def unique_expiring_digests(self) -> str:
         return self._k("uniquejobs:expiring_digests")
-
-    @property
-    def unique_changelog(self) -> str:
-        return self._k("uniquejobs:changelog")

@@ -47,3 +47,32 @@ def setup(level: str = "info", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+class Outage:
+    """One loop's view of a Redis outage: logged once when it starts and once, with its length, when it ends.
+
+    Every background loop reports outages through this, so an operator sees one line per loop and
+    outage in one format, instead of a line per retry.
+    """
+
+    def __init__(self, logger: logging.Logger, what: str) -> None:
+        self.logger = logger
+        self.what = what
+        self.since_s: float | None = None  #: monotonic time of the first failure, None while healthy
+
+    @property
+    def failing(self) -> bool:
+        return self.since_s is not None
+
+    def failed(self, exc: BaseException, retry_every_s: float) -> None:
+        """A call failed: log the first failure of an outage, stay quiet for the rest."""
+        if self.since_s is None:
+            self.since_s = time.monotonic()
+            self.logger.error("%s: Redis unavailable (%s); retrying every %gs", self.what, exc, retry_every_s)
+
+    def ok(self) -> None:
+        """A call worked: log the outage's end once."""
+        if self.since_s is not None:
+            self.logger.warning("%s: Redis is back after %.1fs", self.what, time.monotonic() - self.since_s)
+            self.since_s = None

@@ -21,12 +21,12 @@ from .errors import InvalidPayload
 
 TimeStyle = Literal["float", "ms"]
 
-#: ActiveJob's Sidekiq wrapper class names (Sidekiq <= 7, Sidekiq 8).
-ACTIVEJOB_WRAPPERS = frozenset(
-    {"ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper", "Sidekiq::ActiveJob::Wrapper"}
-)
+#: ActiveJob's Sidekiq wrapper class name that every Sidekiq version runs (the adapter's, Sidekiq <= 7).
+ACTIVEJOB_WRAPPER = "ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper"
+#: Every ActiveJob wrapper class name (Sidekiq <= 7, Sidekiq 8).
+ACTIVEJOB_WRAPPERS = frozenset({ACTIVEJOB_WRAPPER, "Sidekiq::ActiveJob::Wrapper"})
 #: Integers below this are epoch seconds from non-Sidekiq producers; above, Sidekiq 8 milliseconds.
-_MS_THRESHOLD = 100_000_000_000
+MS_THRESHOLD = 100_000_000_000
 #: Deepest array or object inside ``args`` (``args`` itself is 0): Ruby's JSON.parse refuses documents
 #: nested over 100 levels, and the job object and its args array take two of them.
 MAX_ARGS_NESTING = 98
@@ -107,7 +107,14 @@ def to_epoch_s(value: Any) -> float | None:
         return None
     if isinstance(value, float):
         return value
-    return value / 1000.0 if value >= _MS_THRESHOLD else float(value)
+    return value / 1000.0 if value >= MS_THRESHOLD else float(value)
+
+
+def time_style_of(job: dict[str, Any]) -> TimeStyle:
+    """The style a job's ``created_at`` uses, for writing its other timestamps alike (Sidekiq 8: integer ms)."""
+    created = job.get("created_at")
+    ms = isinstance(created, int) and not isinstance(created, bool) and created >= MS_THRESHOLD
+    return "ms" if ms else "float"
 
 
 # --- arguments --------------------------------------------------------------

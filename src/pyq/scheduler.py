@@ -23,20 +23,18 @@ import threading
 import time
 from typing import Any
 
-from . import payload
+from . import payload, polling
 from .connection import text
 from .fetch import utc_day
 from .keys import STAT_DAY_TTL_S, Keys
+from .logs import Outage
 from .scripts import Scripts
+from .unique.server import release_for_recovery
 
 log = logging.getLogger(__name__)
 
 #: Most wake-up markers left on a queue's wake list by promotion and recovery.
 WAKE_CAP = 16
-#: Seconds of the fixed part of the first wait (Sidekiq: INITIAL_WAIT = 10).
-INITIAL_WAIT_S = 10.0
-#: Seconds of the random part of the first wait (Sidekiq: up to 5).
-INITIAL_JITTER_S = 5.0
 #: Seconds the ``process_cleanup`` guard lives: ``processes`` is pruned at most this often.
 CLEANUP_GUARD_S = 60
 #: Seconds after its last beat that a process counts as dead for orphan recovery.
@@ -114,8 +112,6 @@ def _release_locks(redis: Any, keys: Keys, jobs: list[dict[str, Any]]) -> None:
     """Free the runtime locks a dead worker held (sidekiq-unique-jobs layout), so others may run."""
     if not jobs:
         return
-    from .unique import release_for_recovery
-
     for job in jobs:
         try:
             release_for_recovery(redis, keys, job)
@@ -160,7 +156,7 @@ class Poller:
         self.batch = batch
         self.scripts = Scripts(redis)
         self._stop = threading.Event()
-        self._failing_since: float | None = None
+        self.outage = Outage(log, "poller")
 
     def promote_due(self, now_s: float | None = None) -> int:
         """Move due jobs of ``retry``, then ``schedule``, to their queues; returns how many moved."""
@@ -177,24 +173,17 @@ class Poller:
         return moved
 
     def next_interval(self, process_count: int) -> float:
-        """Seconds until the next cycle, random so that the fleet polls about every ``average_interval_s``.
-
-        Each process waits on average ``count × average`` seconds, so N processes together poll
-        about once per ``average``. Below 10 processes the wait is uniform in [0.5, 1.5] × that
-        mean, so one process never goes silent for long; from 10 on it is uniform in [0, 2] ×
-        the mean (Sidekiq 8.0.10+), which spreads a large fleet evenly over the interval.
-        """
+        """Seconds until the next cycle: each of N processes waits on average N × ``average_interval_s``,
+        so together they poll about once per average (a fixed ``poll_interval_average`` replaces that)."""
         count = max(process_count, 1)
-        avg = self.poll_interval_average if self.poll_interval_average is not None \
+        average_s = self.poll_interval_average if self.poll_interval_average is not None \
             else count * self.average_interval_s
-        if count < 10:
-            return avg * self.rng.random() + avg / 2
-        return 2 * avg * self.rng.random()
+        return polling.random_interval_s(average_s, count, self.rng)
 
     def initial_wait(self) -> float:
         """Seconds before the first cycle (Sidekiq: 10 s unless a fixed average is set, plus up to 5 s)."""
-        fixed = 0.0 if self.poll_interval_average is not None else INITIAL_WAIT_S
-        return fixed + INITIAL_JITTER_S * self.rng.random()
+        return polling.initial_wait_s(self.rng, 0.0 if self.poll_interval_average is not None
+                                      else polling.INITIAL_WAIT_S)
 
     def cycle(self, now_s: float | None = None) -> None:
         """One round: promote, recover orphans, prune the registry."""
@@ -215,17 +204,7 @@ class Poller:
                 self.cycle()
                 count = int(self.redis.scard(self.keys.processes))
             except Exception as exc:  # the poller must outlive any one failure
-                self._failed(exc)
+                self.outage.failed(exc, self.average_interval_s)
             else:
-                self._recovered()
+                self.outage.ok()
             stop.wait(self.next_interval(count))
-
-    def _failed(self, exc: BaseException) -> None:
-        if self._failing_since is None:
-            self._failing_since = time.monotonic()
-            log.error("poller failed, retrying: %r", exc)
-
-    def _recovered(self) -> None:
-        if self._failing_since is not None:
-            log.warning("poller restored after %.1f s", time.monotonic() - self._failing_since)
-            self._failing_since = None

@@ -29,17 +29,26 @@ def build(config: Config, redis: Any, keys: Keys, identity: str, state: WorkerSt
                     average_interval_s=config.average_scheduled_poll_interval,
                     poll_interval_average=config.poll_interval_average, recovery_timeout_s=config.recovery_timeout)
     loops: list[Loop] = [("heartbeat", heartbeat.run), ("poller", poller.run),
-                         ("cron", cron_poller(config, redis, keys).run)]
+                         ("cron", cron_loop(config, redis, keys))]
     return heartbeat, loops
 
 
-def cron_poller(config: Config, redis: Any, keys: Keys) -> cron.CronPoller:
-    """Saves the configured schedules (sidekiq-cron's keys) and returns the poller that enqueues them."""
+def cron_loop(config: Config, redis: Any, keys: Keys) -> Callable[[Any], None]:
+    """The cron thread's loop: saves the configured schedules (sidekiq-cron's keys), then enqueues them.
+
+    The schedules are parsed here, so a bad one fails while the worker is built; they are saved when
+    the loop starts, so building a worker writes nothing to Redis.
+    """
     jobs = cron.parse_schedule(dict(config.cron), f"{config.source or 'config'}: cron")
     if config.schedule_file:
         jobs += cron.load_schedule_file(config.schedule_file)
     version = config.sidekiq_cron_version
-    if jobs:
-        cron.CronStore(redis, keys, version=version).sync(jobs)
     client = Client(connection=redis, namespace=config.namespace, time_style=config.time_format)
-    return cron.CronPoller(redis, keys, client, version=version)
+    poller = cron.CronPoller(redis, keys, client, version=version)
+
+    def run(stop: Any) -> None:
+        if jobs:
+            cron.CronStore(redis, keys, version=version).sync(jobs)
+        poller.run(stop)
+
+    return run

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 
 from .config import Config
 from .connection import connect
-from .heartbeat import make_identity
+from .heartbeat import hostname
 from .keys import Keys
 from .metrics.server import PoolMetrics
+from .scheduler import recover_process
 
 log = logging.getLogger("pyq.supervisor")
 
@@ -109,7 +110,7 @@ class Supervisor:
 
     # --- children -----------------------------------------------------------------------
     def _fork(self, slot: Slot) -> None:
-        host, nonce = make_identity().rsplit(":", 2)[0], secrets.token_hex(6)
+        host, nonce = hostname(), secrets.token_hex(6)
         parent = os.getpid()
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)
         pid = os.fork()
@@ -159,8 +160,6 @@ class Supervisor:
 
     def _recover(self, identity: str) -> bool:
         """Put a dead worker's jobs back; True if it had registered (finished starting)."""
-        from .scheduler import recover_process
-
         try:
             conn = connect(self.config.redis_url)
             try:

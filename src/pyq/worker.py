@@ -29,12 +29,14 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from . import connection, metrics, payload, services, threads
+from . import connection, metrics, services, threads
 from .config import Config
 from .connection import connect
 from .errors import Shutdown
 from .fetch import Acker, Fetcher, QueueOrder, UnitOfWork
+from .inflight import InFlight
 from .keys import Keys
+from .logs import Outage
 from .processor import JobContext, Processor, Settings
 
 log = logging.getLogger("pyq.worker")
@@ -51,10 +53,7 @@ class Worker:
         self.config = config
         self.identity = identity
         self.concurrency = config.concurrency
-        self.capacity = config.concurrency + (config.prefetch if config.prefetch is not None else config.concurrency)
-        # The fetcher refills once half the prefetch buffer is used (never at capacity): each fetch then takes a
-        # batch instead of the one slot a finished job frees, and the buffer never runs dry during the round trip.
-        self._refill_at = min(self.capacity - 1, self.concurrency + (self.capacity - self.concurrency) // 2)
+        self.inflight = InFlight.for_pool(config.concurrency, config.prefetch)
         self.redis = redis or connect(config.redis_url)
         self.keys = Keys(config.namespace)
         queues = [(q.name, q.weight) for q in config.queues]
@@ -69,8 +68,6 @@ class Worker:
         self._quiet = threading.Event()
         self._hurry = threading.Event()
         self._buffer: queue.SimpleQueue[JobContext | None] = queue.SimpleQueue()
-        self._room = threading.Condition()
-        self._outstanding: set[UnitOfWork] = set()
         self._busy: dict[str, tuple[str, bytes, float]] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -79,6 +76,7 @@ class Worker:
         self.started_at = time.time()
         self.exit_status = 0
         self._stop_requested_at: float | None = None
+        self.heartbeat, self._loops = services.build(config, self.redis, self.keys, identity, self, self.started_at)
 
     # --- WorkerState, as the heartbeat sees it ---------------------------------------------
     @property
@@ -115,13 +113,13 @@ class Worker:
         self._stop_requested_at = self._stop_requested_at or now
         self._quiet.set()
         self.stopping.set()
-        with self._room:
-            self._room.notify_all()
+        self.inflight.wake()
 
     # --- run ------------------------------------------------------------------------------
     def start(self) -> None:
         """Start every thread; returns at once."""
-        self._start_services()
+        for name, loop in [*self._loops, ("metrics", self.metrics.run)]:
+            self._spawn(name, loop, self._services_stop)
         try:  # registered before the first fetch, so no survivor takes our in-flight jobs for orphans
             self.heartbeat.beat()
         except RedisError as exc:
@@ -156,70 +154,39 @@ class Worker:
         self._threads[name] = thread
         thread.start()
 
-    def _start_services(self) -> None:
-        self.heartbeat, loops = services.build(self.config, self.redis, self.keys, self.identity, self,
-                                               self.started_at)
-        for name, loop in [*loops, ("metrics", self.metrics.run)]:
-            self._spawn(name, loop, self._services_stop)
-
     # --- fetcher thread ----------------------------------------------------------------------
     def _fetch_loop(self) -> None:
-        failing_since: float | None = None
+        outage = Outage(log, "fetcher")
         while not self.stopping.is_set():
             if self._quiet.is_set():
                 self.stopping.wait(0.5)
                 continue
-            room = self._wait_for_room()
+            room = self.inflight.wait_for_room()
             if room <= 0:
                 continue
             try:
-                if failing_since is not None:
+                if outage.failing:
                     self.reclaim_lost_fetches()
-                    log.warning("Redis is back after %.1fs: fetching again", time.monotonic() - failing_since)
-                    failing_since = None
                 units = self.fetcher.retrieve_work(room) or self.fetcher.take_when_pushed(self.config.fetch_wait)
-                if not units:
-                    continue
+                outage.ok()
             except RedisError as exc:
-                failing_since = failing_since or _log_outage(exc)
+                outage.failed(exc, 1.0)
                 self.stopping.wait(1.0)
                 continue
-            self._dispatch(units)
+            if units:
+                self._dispatch(units)
 
     def reclaim_lost_fetches(self) -> int:
-        """Put back jobs our in-flight list holds but this process never received.
-
-        When the connection drops after Redis ran a fetch but before its reply arrived, the jobs
-        sit in our in-flight list while we know nothing of them; the heartbeat keeps us alive, so
-        no survivor recovers them either. After an outage, everything in the list that is neither
-        running here nor waiting for its ack goes back to the front of its queue.
-        """
-        with self._room:
-            known = {unit.raw for unit in self._outstanding}
-        known.update(self.acker.pending_raws())
-        stored = self.redis.lrange(self.keys.inflight(self.identity), 0, -1)
-        lost = [UnitOfWork(payload.queue_of(payload.try_loads(raw)), raw) for raw in stored if raw not in known]
-        if not lost:
-            return 0
-        pushed = self.fetcher.requeue(lost)
-        log.warning("put back %d job(s) fetched while the connection dropped (their reply never arrived)", pushed)
-        return pushed
-
-    def _wait_for_room(self) -> int:
-        """Free slots, once the jobs in flight are down to the refill mark (or half a second passed)."""
-        with self._room:
-            if len(self._outstanding) > self._refill_at:
-                self._room.wait(0.5)
-            return self.capacity - len(self._outstanding)
+        """After an outage, put back jobs a fetch moved into our in-flight list whose reply never arrived."""
+        return self.fetcher.reclaim_lost({*self.inflight.raws(), *self.acker.pending_raws()})
 
     def _dispatch(self, units: list[UnitOfWork]) -> None:
-        with self._room:
-            self._outstanding.update(units)
+        self.inflight.add(units)
         async_jobs = []
         for unit in units:
             ctx = self.processor.prepare(unit)
             if ctx is None:
-                self._done(unit)
+                self.inflight.done(unit)
             elif ctx.definition.is_async:
                 async_jobs.append(ctx)
             else:
@@ -233,12 +200,6 @@ class Worker:
             task = loop.create_task(self._run_async(ctx))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-
-    def _done(self, unit: UnitOfWork) -> None:
-        with self._room:
-            self._outstanding.discard(unit)
-            if len(self._outstanding) <= self._refill_at:
-                self._room.notify()
 
     # --- executors --------------------------------------------------------------------------
     def _execute(self) -> None:
@@ -254,7 +215,7 @@ class Worker:
                 return  # interrupted at the deadline: the job was put back
             finally:
                 self._busy.pop(tid, None)
-                self._done(ctx.unit)
+                self.inflight.done(ctx.unit)
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
@@ -271,7 +232,7 @@ class Worker:
             pass
         finally:
             self._busy.pop(tid, None)
-            self._done(ctx.unit)
+            self.inflight.done(ctx.unit)
 
     # --- shutdown ---------------------------------------------------------------------------
     def shutdown(self) -> None:
@@ -280,28 +241,25 @@ class Worker:
         self._quiet.set()
         self.stopping.set()
         self._join_fetcher()
-        self._requeue(self._drain_buffer())
-        while self._outstanding and time.monotonic() < deadline and not self._hurry.is_set():
-            with self._room:
-                self._room.wait(0.1)
+        self.fetcher.put_back(self._drain_buffer())
+        self.inflight.wait_empty(deadline, self._hurry)
         for _ in range(self.concurrency):
             self._buffer.put(None)
-        unfinished = list(self._outstanding)
+        unfinished = self.inflight.units()
         if unfinished:
             log.warning("%d job(s) still running at the deadline: putting them back", len(unfinished))
-            self._flush_acks()
-            self._requeue(unfinished)
+            self.acker.flush_or_log()
+            self.fetcher.put_back(unfinished)
             self._interrupt_jobs()
         self._services_stop.set()
         self.finished.set()
-        self._flush_acks()
+        self.acker.flush_or_log()
         self.metrics.flush()
         self._deregister()
 
     def _join_fetcher(self) -> None:
         """Wait until the fetcher has left its loop, so that no fetch lands after the buffer is drained."""
-        with self._room:
-            self._room.notify_all()
+        self.inflight.wake()
         fetcher = self._threads.get("fetcher")
         if fetcher is not None and fetcher is not threading.current_thread():
             fetcher.join(self.config.fetch_wait + connection.SOCKET_TIMEOUT_S)
@@ -315,22 +273,7 @@ class Worker:
                 return units
             if ctx is not None:
                 units.append(ctx.unit)
-                self._done(ctx.unit)
-
-    def _requeue(self, units: list[UnitOfWork]) -> None:
-        if not units:
-            return
-        try:
-            pushed = self.fetcher.requeue(units)
-            log.info("put %d job(s) back at the front of their queues", pushed)
-        except RedisError as exc:
-            log.error("cannot put %d job(s) back (%s); they stay in flight and will be recovered", len(units), exc)
-
-    def _flush_acks(self) -> None:
-        try:
-            self.acker.flush()
-        except RedisError as exc:
-            log.error("cannot flush %d ack(s): %s; those jobs may run again", self.acker.pending, exc)
+                self.inflight.done(ctx.unit)
 
     def _interrupt_jobs(self) -> None:
         executors = [t for t in self._threads.values() if t.name.startswith("pyq-executor")]
@@ -339,15 +282,8 @@ class Worker:
         threads.interrupt(executors, Shutdown, INTERRUPT_GRACE_S)
 
     def _deregister(self) -> None:
-        heartbeat = getattr(self, "heartbeat", None)
         try:
-            if heartbeat is not None:
-                heartbeat.deregister()
+            self.heartbeat.deregister()
         except RedisError as exc:
             log.error("cannot deregister %s: %s", self.identity, exc)
 
-
-
-def _log_outage(exc: Exception) -> float:
-    log.error("cannot fetch jobs, Redis unreachable (%s); retrying every second", exc)
-    return time.monotonic()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .. import payload
 from ..connection import text
 from ..keys import Keys
 from .entry import decode
+from .stats import latency_s
 
 
 class QueueOps:
@@ -30,12 +30,7 @@ class QueueOps:
 
     def queue_latency(self, name: str, now_s: float | None = None) -> float:
         """Seconds the oldest job has waited (0 for an empty queue)."""
-        raw = self.redis.lindex(self.keys.queue(name), -1)
-        job = decode(raw) if raw else None
-        if not job:
-            return 0.0
-        stamp = payload.to_epoch_s(job.get("enqueued_at")) or payload.to_epoch_s(job.get("created_at"))
-        return max(0.0, (now_s or time.time()) - stamp) if stamp else 0.0
+        return latency_s(self.redis.lindex(self.keys.queue(name), -1), time.time() if now_s is None else now_s)
 
     def queue_clear(self, name: str) -> int:
         """Delete every job waiting in ``name`` and forget the queue (Sidekiq's Queue#clear); returns the count."""

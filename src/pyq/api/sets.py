@@ -82,7 +82,7 @@ class SetOps:
         job = _readable(found)
         if name != "schedule" and _is_count(job.get("retry_count")):
             job["retry_count"] -= 1
-        job["enqueued_at"] = payload.timestamp(now_s, _style_of(job))
+        job["enqueued_at"] = payload.timestamp(now_s, payload.time_style_of(job))
         queue = payload.queue_of(job)
         return self._replace(name, found, lambda pipe: self._push(pipe, queue, payload.dumps(job)))
 
@@ -145,7 +145,3 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _style_of(job: dict[str, Any]) -> payload.TimeStyle:
-    """Write ``enqueued_at`` in the style the job already uses (Sidekiq 8 jobs carry integer ms)."""
-    created = job.get("created_at")
-    return "ms" if _is_count(created) and created >= 100_000_000_000 else "float"

@@ -27,16 +27,15 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from .. import payload
 from ..keys import Keys
+from ..logs import Outage
+from ..polling import INITIAL_JITTER_S, INITIAL_WAIT_S, initial_wait_s, random_interval_s
 from .schedule import CronJob
 from .store import CronStore, iso_tick
 
 log = logging.getLogger(__name__)
 
-#: Sidekiq's wrapper class for ActiveJob jobs pushed by sidekiq-cron.
-ACTIVEJOB_WRAPPER = "ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper"
-#: Seconds before the first poll (Sidekiq's ``INITIAL_WAIT``, plus up to 5 random seconds).
-INITIAL_WAIT_S = 10.0
 
 
 class CronPoller:
@@ -80,31 +79,27 @@ class CronPoller:
         """Poll until ``stop`` is set; an interval of 0 disables cron in this process, as in the gem."""
         if self.poll_interval_s <= 0:
             return
-        failing = False
-        stop.wait(min(INITIAL_WAIT_S, self.poll_interval_s) + self.rng.random() * min(5.0, self.poll_interval_s))
+        outage = Outage(log, "cron")
+        # Sidekiq's first wait, shortened for poll intervals below it (tests, and very frequent schedules)
+        stop.wait(initial_wait_s(self.rng, min(INITIAL_WAIT_S, self.poll_interval_s),
+                                 min(INITIAL_JITTER_S, self.poll_interval_s)))
         while not stop.is_set():
             try:
                 self.tick()
                 count = self.redis.scard(self.keys.processes)
-                if failing:
-                    log.info("cron: Redis is reachable again; polling resumed")
-                failing = False
+                outage.ok()
             except RedisError as exc:
-                if not failing:
-                    log.error("cron: poll failed, retrying quietly until Redis answers: %s", exc)
-                failing, count = True, 1
+                outage.failed(exc, self.poll_interval_s)
+                count = 1
             stop.wait(self.random_interval_s(count))
 
     def random_interval_s(self, process_count: int) -> float:
-        """Sidekiq's poll spread: ±50 % around the average below 10 processes, 0..average above.
+        """Sidekiq's poll spread around the cron poll interval (see :mod:`pyq.polling`).
 
         Many uncoordinated pollers then hit Redis at random moments instead of together;
         correctness never depends on it (the ZADD rule does that).
         """
-        average = self.poll_interval_s
-        if process_count < 10:
-            return average * self.rng.random() + average / 2
-        return average * self.rng.random()
+        return random_interval_s(self.poll_interval_s, process_count, self.rng)
 
     # --- internals ---------------------------------------------------------------------
     def _claim(self, job: CronJob, fire_s: float, last_enqueue_s: float | None, now_s: float) -> bool:
@@ -133,7 +128,7 @@ def activejob_message(job: CronJob, arguments: list[Any], now_s: float) -> dict[
         "priority": None, "arguments": arguments, "executions": 0, "exception_executions": {},
         "locale": "en", "timezone": "UTC", "enqueued_at": stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{nanos:09d}Z",
     }
-    item = {"class": ACTIVEJOB_WRAPPER, "wrapped": job.klass, "queue": job.queue, "args": [envelope]}
+    item = {"class": payload.ACTIVEJOB_WRAPPER, "wrapped": job.klass, "queue": job.queue, "args": [envelope]}
     if job.retry is not None:
         item["retry"] = job.retry
     return {**item, **job.extra}
