@@ -16,7 +16,8 @@ import pyq
 from pyq import client as client_module
 from pyq.client import WAKE_CAP, Client
 from pyq.errors import UnknownJob
-from pyq.job import _registry, resolve
+from pyq.job import resolve
+from pyq.job.registry import _registry
 
 JID = re.compile(r"^[0-9a-f]{24}$")
 
