@@ -1,4 +1,4 @@
-"""client.py and the enqueue half of job.py: what lands in Redis for every way of pushing a job."""
+"""client.py and the enqueue half of the job model (pyq/job/): what lands in Redis for every way of pushing a job."""
 
 from __future__ import annotations
 
