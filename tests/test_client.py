@@ -1,4 +1,4 @@
-"""client.py and the enqueue half of job.py: what lands in Redis for every way of pushing a job."""
+"""client.py and the enqueue half of the job model (pyq/job/): what lands in Redis for every way of pushing a job."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import pyq
 from pyq import client as client_module
 from pyq.client import WAKE_CAP, Client
 from pyq.errors import UnknownJob
-from pyq.job import _registry, resolve
+from pyq.job import resolve
+from pyq.job.registry import _registry
 
 JID = re.compile(r"^[0-9a-f]{24}$")
 

@@ -7,7 +7,7 @@ import random
 import pytest
 
 import pyq
-from pyq import payload, retry
+from pyq import error_fields, payload, retry
 from pyq.errors import Shutdown
 from pyq.retry import Policy, decide
 
@@ -75,17 +75,17 @@ def test_allowed_retries(option, allowed) -> None:
 
 
 def test_first_failure_sets_failed_at_and_count_0_later_ones_retried_at_and_count_plus_1() -> None:
-    first = retry.with_error_fields(job(unknown="kept"), ValueError("boom"), "default", NOW)
+    first = error_fields.with_error_fields(job(unknown="kept"), ValueError("boom"), "default", NOW)
     assert (first["retry_count"], first["failed_at"], first["error_class"], first["error_message"]) == (
         0, NOW, "ValueError", "boom")
     assert "retried_at" not in first and first["unknown"] == "kept"
-    second = retry.with_error_fields(first, GatewayError("again"), "default", NOW + 20, "ms")
+    second = error_fields.with_error_fields(first, GatewayError("again"), "default", NOW + 20, "ms")
     assert (second["retry_count"], second["failed_at"], second["retried_at"]) == (1, NOW, int((NOW + 20) * 1000))
     assert second["error_class"] == "test_retry.GatewayError"
 
 
 def test_retry_queue_replaces_the_queue_and_message_is_cut_to_10000_chars() -> None:
-    failed = retry.with_error_fields(job(retry_queue="slow"), ValueError("x" * 20_000), "default", NOW)
+    failed = error_fields.with_error_fields(job(retry_queue="slow"), ValueError("x" * 20_000), "default", NOW)
     assert failed["queue"] == "slow" and len(failed["error_message"]) == 10_000
 
 
@@ -94,7 +94,7 @@ def test_an_exception_whose_str_raises_still_gets_a_message() -> None:
         def __str__(self) -> str:
             raise RuntimeError("no")
 
-    assert retry.error_message(Nasty()) == "<unprintable Nasty: str() raised RuntimeError>"
+    assert error_fields.error_message(Nasty()) == "<unprintable Nasty: str() raised RuntimeError>"
 
 
 def _raise_deep(n: int) -> None:
@@ -108,7 +108,7 @@ def test_backtrace_is_sidekiqs_deflated_base64_json_innermost_first(option, line
     try:
         _raise_deep(3)
     except ValueError as exc:
-        failed = retry.with_error_fields(job(backtrace=option), exc, "default", NOW)
+        failed = error_fields.with_error_fields(job(backtrace=option), exc, "default", NOW)
     if not lines:
         assert "error_backtrace" not in failed
         return
@@ -178,7 +178,7 @@ def test_retry_in_seconds_replace_the_base_and_keep_the_jitter() -> None:
                                                          (None, "retry", False), (0, "retry", False),
                                                          ("later", "retry", False)])
 def test_retry_in_kill_discard_or_default(answer, target: str, death: bool) -> None:
-    d = decide(job(), ValueError(), "q", policy=Policy(retry_in=lambda count, exc: answer), now_s=NOW, rng=LOW)
+    d = decide(job(), ValueError(), "q", policy=Policy(retry_in=lambda count, exc, job: answer), now_s=NOW, rng=LOW)
     assert (d.target, d.death) == (target, death)
     if target == "retry":
         assert d.score == NOW + 15
@@ -190,7 +190,7 @@ def test_a_raising_retry_in_hook_falls_back_to_the_default_backoff() -> None:
 
 
 def test_retry_in_kill_respects_retries_exhausted_and_dead_false() -> None:
-    policy = Policy(retry_in=lambda c, e: "kill", retries_exhausted=lambda j, e: None)
+    policy = Policy(retry_in=lambda c, e, j: "kill", retries_exhausted=lambda j, e: None)
     assert decide(job(dead=False), ValueError(), "q", policy=policy, now_s=NOW).target == "discard"
 
 
@@ -280,8 +280,8 @@ def test_caused_by_shutdown_walks_cause_and_context_chains() -> None:
     explicit.__cause__ = implicit
     looped = ValueError("loop")
     looped.__context__ = looped
-    assert retry.caused_by_shutdown(implicit) and retry.caused_by_shutdown(explicit)
-    assert not retry.caused_by_shutdown(looped) and not retry.caused_by_shutdown(ValueError())
+    assert error_fields.caused_by_shutdown(implicit) and error_fields.caused_by_shutdown(explicit)
+    assert not error_fields.caused_by_shutdown(looped) and not error_fields.caused_by_shutdown(ValueError())
 
 
 @pytest.mark.parametrize(("options", "message"), [

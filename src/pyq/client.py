@@ -1,4 +1,7 @@
-"""Enqueue API: turns jobs into Sidekiq payloads and stores them with one script call.
+"""Pushes Sidekiq job hashes: normalises them into payloads and stores them with one script call.
+
+Jobs defined in Python build their hash in :mod:`pyq.job` (``JobDefinition.item``) and push it
+here; a ``class`` given as a job object is read through its ``wire_name``.
 
 A push follows Sidekiq's client: normalise the item (defaults, ``jid``,
 ``created_at``), run the client middleware, then either push to
@@ -14,13 +17,11 @@ import math
 import os
 import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
 from typing import Any
 
 from . import middleware as _middleware
 from . import payload, unique
 from .connection import connect
-from .job import Job, JobDefinition
 from .keys import Keys
 from .scripts import Call, Scripts
 
@@ -67,8 +68,11 @@ class Client:
         self._store([self._store_call(job["queue"], at_s, [job])])
         return job["jid"]
 
-    def push_bulk(self, item: dict[str, Any]) -> list[str]:
-        """Sidekiq's ``push_bulk``: ``args`` is a list of argument lists; ``at`` a time or a list of times."""
+    def push_bulk(self, item: dict[str, Any], batch_size: int = BULK_CHUNK) -> list[str]:
+        """Sidekiq's ``push_bulk``: ``args`` is a list of argument lists; ``at`` a time or a list of times.
+
+        The jobs are stored in one round trip, ``batch_size`` jobs per script call.
+        """
         args_list = item.get("args")
         if not isinstance(args_list, list) or not all(isinstance(a, list) for a in args_list):
             raise TypeError("push_bulk 'args' must be a list of argument lists")
@@ -77,34 +81,10 @@ class Client:
             raise ValueError(f"push_bulk 'at' has {len(at)} times for {len(args_list)} jobs")
         base = {k: v for k, v in item.items() if k not in ("args", "at", "jid")}
         if not isinstance(at, list) and self._can_template(base):
-            return self._push_templated({**base, **({"at": at} if at else {})}, args_list, BULK_CHUNK)
+            return self._push_templated({**base, **({"at": at} if at else {})}, args_list, batch_size)
         items = [{**base, "args": a, **({"at": at[i] if isinstance(at, list) else at} if at else {})}
                  for i, a in enumerate(args_list)]
-        return self._push_many(items)
-
-    # --- jobs defined in Python -------------------------------------------------
-    def enqueue(self, definition: JobDefinition, args: list[Any], overrides: dict[str, Any]) -> str:
-        """Push one call of a defined job (``job.perform_async`` lands here)."""
-        jid = self.push(self._item(definition, args, overrides))
-        return jid or ""
-
-    def enqueue_bulk(self, definition: JobDefinition, args_list: list[list[Any]], overrides: dict[str, Any],
-                     batch_size: int = BULK_CHUNK) -> list[str]:
-        """Push many calls of one job in one round trip, ``batch_size`` jobs per script call."""
-        template = self._item(definition, [], overrides)
-        if self._can_template(template):
-            return self._push_templated(template, args_list, batch_size)
-        return self._push_many([{**template, "args": a} for a in args_list], batch_size)
-
-    @staticmethod
-    def _item(definition: JobDefinition, args: list[Any], overrides: dict[str, Any]) -> dict[str, Any]:
-        item = {"class": definition.name, "args": args, **definition.options, **overrides}
-        wait, wait_until = item.pop("wait", None), item.pop("wait_until", None)
-        if wait is not None:
-            item["at"] = time.time() + (wait.total_seconds() if isinstance(wait, timedelta) else float(wait))
-        elif wait_until is not None:
-            item["at"] = wait_until.timestamp() if isinstance(wait_until, datetime) else float(wait_until)
-        return item
+        return self._push_many(items, batch_size)
 
     # --- internals ------------------------------------------------------------------
     def _can_template(self, item: dict[str, Any]) -> bool:
@@ -163,10 +143,8 @@ class Client:
     def _normalize(self, item: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
         """Sidekiq's normalize_item + validate: defaults, jid, created_at; the due time apart."""
         klass = item.get("class")
-        if isinstance(klass, JobDefinition):
-            klass = klass.name
-        elif isinstance(klass, type) and issubclass(klass, Job):
-            klass = klass._definition.name
+        if not isinstance(klass, str):  # a job definition or pyq.Job class carries its wire name
+            klass = getattr(klass, "wire_name", klass)
         if not isinstance(klass, str) or not klass:
             raise TypeError(f"job 'class' must be a class name string, got {klass!r}")
         args = item.get("args", [])

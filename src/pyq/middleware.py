@@ -4,7 +4,7 @@ Client middleware wraps every push made by a client built without its own
 ``middleware=[...]`` (the default client included): ``mw(job, call_next)``
 returns the job to push (possibly changed, via ``call_next(job)``) or None to
 stop the push. Server middleware wraps every job a worker runs:
-``mw(ctx, call_next)`` with ``ctx`` a :class:`pyq.processor.JobContext`;
+``mw(ctx, call_next)`` with ``ctx`` a :class:`pyq.context.JobContext`;
 not calling ``call_next`` skips the job (it counts as done).
 
 For ``async def`` jobs a server middleware may itself be ``async def`` (it
@@ -21,15 +21,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .processor import JobContext
+from .context import JobContext
 
 #: Client middleware: ``mw(job, call_next) -> job | None``; returning None stops the push.
 ClientMiddleware = Callable[[dict[str, Any], Callable[[dict[str, Any]], Any]], Any]
 #: Server middleware: ``mw(ctx, call_next) -> result``; not calling call_next skips the job.
-ServerMiddleware = Callable[["JobContext", Callable[[], Any]], Any]
+ServerMiddleware = Callable[[JobContext, Callable[[], Any]], Any]
 #: Death handler: ``handler(job, exc)``, after a job went to the dead set or ran out of retries.
 DeathHandler = Callable[[dict[str, Any], BaseException], Any]
 

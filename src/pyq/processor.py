@@ -29,15 +29,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import RedisError
 
 from . import middleware, payload, poison, retry
+from .context import JobContext
+from .error_fields import caused_by_shutdown, error_class_name, error_message
 from .errors import ArgumentError, InvalidPayload, Shutdown
 from .fetch import Acker, UnitOfWork, utc_day
-from .job import JobDefinition, resolve
+from .job import JobDefinition, call_hook, call_parts, resolve
 from .keys import STAT_DAY_TTL_S, Keys
 from .middleware import DeathHandler, ServerMiddleware
 from .scripts import Scripts
@@ -46,21 +48,6 @@ __all__ = ["ArgumentError", "DeathHandler", "JobContext", "Processor", "ServerMi
 
 log = logging.getLogger("pyq.processor")
 job_log = logging.getLogger("pyq.job")
-
-@dataclass
-class JobContext:
-    """What server middleware and job callbacks see of the job they wrap."""
-
-    job: dict[str, Any]
-    raw: bytes
-    queue: str
-    definition: JobDefinition
-    args: list[Any]
-    kwargs: dict[str, Any]
-    redis: Any
-    keys: Keys
-    unit: UnitOfWork = field(repr=False, default=None)  # type: ignore[assignment]
-    instance: Any = field(repr=False, default=None)  #: the pyq.Job instance of a class job
 
 
 @dataclass(frozen=True)
@@ -108,7 +95,7 @@ class Processor:
             self.bury_poison(unit, exc if isinstance(exc, InvalidPayload) else InvalidPayload(str(exc)))
             return None
         try:
-            name, args, kwargs = _call_parts(job)
+            name, args, kwargs = call_parts(job)
         except InvalidPayload as exc:
             log.error("cannot run job jid=%s class=%s: %s", job.get("jid"), job.get("class"), exc)
             self.fail(unit, job, exc, kill=True)
@@ -116,7 +103,7 @@ class Processor:
         try:
             definition = resolve(name)
         except Exception as exc:  # UnknownJob, or the job's module raised while importing
-            log.error("cannot run job jid=%s class=%s: %s", job.get("jid"), name, retry.error_message(exc))
+            log.error("cannot run job jid=%s class=%s: %s", job.get("jid"), name, error_message(exc))
             self.fail(unit, job, exc)
             return None
         return self._bind(unit, job, definition, args, kwargs)
@@ -132,7 +119,7 @@ class Processor:
             self.fail(unit, job, error, definition, kill=True)
             return None
         try:
-            instance = definition.job_class() if definition.job_class is not None else None
+            instance = definition.instance()
         except Exception as exc:
             self.fail(unit, job, exc, definition)
             return None
@@ -177,9 +164,9 @@ class Processor:
             from . import unique
 
             chain.append(unique.server_middleware)
-        hook = retry.hook_lookup(ctx.definition, ctx.instance)
-        chain += middleware.job_callbacks(hook("before_perform"), hook("after_perform"), hook("around_perform"),
-                                          ctx.definition.is_async)
+        before, after, around = (ctx.definition.hook(name, ctx.instance)
+                                 for name in ("before_perform", "after_perform", "around_perform"))
+        chain += middleware.job_callbacks(before, after, around, ctx.definition.is_async)
         return chain
 
     def _succeeded(self, ctx: JobContext, started: float) -> None:
@@ -189,12 +176,12 @@ class Processor:
                          time.monotonic() - started)
 
     def _settle_error(self, ctx: JobContext, exc: BaseException, started: float) -> None:
-        if retry.caused_by_shutdown(exc):
+        if caused_by_shutdown(exc):
             job_log.warning("%s jid=%s interrupted by shutdown: stays in flight to be put back",
                             payload.display_class(ctx.job), ctx.job.get("jid"))
             return
         job_log.warning("%s jid=%s elapsed=%.3f fail: %s: %s", payload.display_class(ctx.job), ctx.job.get("jid"),
-                        time.monotonic() - started, retry.error_class_name(exc), retry.error_message(exc)[:200])
+                        time.monotonic() - started, error_class_name(exc), error_message(exc)[:200])
         try:
             self.fail(ctx.unit, _as_fetched(ctx), exc, ctx.definition, ctx.instance)
         except Exception:
@@ -205,13 +192,14 @@ class Processor:
              definition: JobDefinition | None = None, instance: Any = None, *, kill: bool = False) -> retry.Decision:
         """Store a failed job in the retry or dead set (or drop it), count the failure, run the hooks."""
         s = self.settings
-        hook = retry.hook_lookup(definition, instance)
-        decision = retry.decide(job, exc, unit.queue, policy=retry.policy_for(definition, hook),
-                                max_retries=s.max_retries, time_style=s.time_style, kill=kill)
+        policy = definition.failure_policy(instance) if definition is not None else retry.NO_POLICY
+        decision = retry.decide(job, exc, unit.queue, policy=policy, max_retries=s.max_retries,
+                                time_style=s.time_style, kill=kill)
         self._store(unit.raw, decision.target, decision.score, decision.job)
         _log_decision(decision)
         if decision.target != "retry":
-            self._after_death(decision, exc, hook("after_discard"))
+            after_discard = definition.hook("after_discard", instance) if definition is not None else None
+            self._after_death(decision, exc, after_discard)
         return decision
 
     def bury_poison(self, unit: UnitOfWork, exc: InvalidPayload) -> None:
@@ -249,7 +237,7 @@ class Processor:
             calls.append(after_discard)
         for handler in calls:
             try:
-                retry.call_hook(handler, job, exc)
+                call_hook(handler, job, exc)
             except Exception:
                 log.exception("handler %r raised for jid=%s", handler, job.get("jid"))
 
@@ -257,17 +245,8 @@ class Processor:
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _call_parts(job: dict[str, Any]) -> tuple[str, list[Any], dict[str, Any]]:
-    if payload.is_activejob(job):
-        return payload.unwrap_activejob(job)
-    return job["class"], job["args"], {}
-
-
 def _perform(ctx: JobContext) -> Any:
-    if ctx.instance is not None:
-        ctx.instance.jid, ctx.instance.payload = ctx.job.get("jid"), ctx.job
-        return ctx.instance.perform(*ctx.args, **ctx.kwargs)
-    return ctx.definition.func(*ctx.args, **ctx.kwargs)
+    return ctx.definition.invoke(ctx.instance, ctx.args, ctx.kwargs, job=ctx.job)
 
 
 def _as_fetched(ctx: JobContext) -> dict[str, Any]:

@@ -24,23 +24,16 @@ Ruby-pushed jobs have no Python policy: the payload's fields decide.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import payload
-
-if TYPE_CHECKING:
-    from .job import JobDefinition
-from .error_fields import caused_by_shutdown, error_class_name, error_message, with_error_fields
-
-__all__ = ["Decision", "Policy", "caused_by_shutdown", "decide", "error_class_name", "error_message",
-           "policy_for", "with_error_fields"]
+from .error_fields import with_error_fields
 
 log = logging.getLogger("pyq.retry")
 
@@ -71,7 +64,11 @@ class Decision:
 
 @dataclass(frozen=True)
 class Policy:
-    """A job's Python-only failure options (``JobDefinition.policy`` plus class hooks)."""
+    """A job's Python-only failure options, as ``JobDefinition.failure_policy`` builds them.
+
+    The hooks are called with every argument: ``retry_in(count, exc, job)`` and
+    ``retries_exhausted(job, exc)`` (the job model adapts hooks that take fewer).
+    """
 
     retry_on: Mapping[type[BaseException], Mapping[str, Any]] = field(default_factory=dict)
     discard_on: tuple[type[BaseException], ...] = ()
@@ -90,31 +87,8 @@ class Policy:
 NO_POLICY = Policy()
 
 
-def check_policy(policy: Mapping[str, Any], name: str) -> None:
-    """Refuse malformed ``retry_on`` / ``discard_on`` options when the job is defined."""
-    discard_on = policy.get("discard_on", ())
-    for cls in discard_on if isinstance(discard_on, (tuple, list)) else [discard_on]:
-        if not (isinstance(cls, type) and issubclass(cls, BaseException)):
-            raise TypeError(f"{name}: discard_on takes exception classes, got {cls!r}")
-    for cls, rule in dict(policy.get("retry_on", {})).items():
-        if not (isinstance(cls, type) and issubclass(cls, BaseException)):
-            raise TypeError(f"{name}: retry_on keys must be exception classes, got {cls!r}")
-        _check_rule(name, cls, rule)
-
-
-def _check_rule(name: str, cls: type, rule: Any) -> None:
-    if not isinstance(rule, Mapping) or set(rule) - {"attempts", "wait"}:
-        raise TypeError(f"{name}: retry_on[{cls.__name__}] must be a dict with 'attempts' and/or 'wait'")
-    attempts = rule.get("attempts", DEFAULT_ATTEMPTS)
-    if attempts != "unlimited" and (isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1):
-        raise TypeError(f"{name}: retry_on[{cls.__name__}] attempts must be an int >= 1 or 'unlimited'")
-    wait = rule.get("wait", DEFAULT_WAIT_S)
-    if not (callable(wait) or wait in WAIT_ALGORITHMS or _is_seconds(wait)):
-        raise TypeError(f"{name}: retry_on[{cls.__name__}] wait must be seconds, 'polynomial', "
-                        f"'exponential' or a callable(count, exc), got {wait!r}")
-
-
-def _is_seconds(value: Any) -> bool:
+def is_seconds(value: Any) -> bool:
+    """A finite, non-negative number of seconds (not a bool): what ``retry_for`` and waits accept."""
     return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
 
 
@@ -154,18 +128,6 @@ def rule_wait_s(wait: Any, count: int, exc: BaseException, rng: random.Random | 
     if callable(wait):
         return float(wait(count, exc))
     return float(wait)
-
-
-def call_hook(hook: Callable[..., Any], *args: Any) -> Any:
-    """Call ``hook`` with as many of ``args`` as it accepts (``retry_in(count, exc)`` works too)."""
-    try:
-        params = inspect.signature(hook).parameters.values()
-    except (TypeError, ValueError):
-        return hook(*args)
-    if any(p.kind is p.VAR_POSITIONAL for p in params):
-        return hook(*args)
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return hook(*args[: len(positional)])
 
 
 # --- the decision ----------------------------------------------------------------------------------
@@ -223,7 +185,7 @@ def _by_retry_option(f: _Failure) -> Decision:
         return f.discard()
     if strategy == "kill" or _out_of_retries(f):
         return _exhausted(f)
-    custom = _is_seconds(strategy) and strategy > 0
+    custom = is_seconds(strategy) and strategy > 0
     delay = strategy + jitter_s(f.count, f.rng) if custom else backoff_s(f.count, f.rng)
     return f.retry_at(delay)
 
@@ -233,7 +195,7 @@ def _retry_in(f: _Failure) -> Any:
     if f.policy.retry_in is None:
         return None
     try:
-        return call_hook(f.policy.retry_in, f.count, f.exc, f.job)
+        return f.policy.retry_in(f.count, f.exc, f.job)
     except Exception:
         log.exception("retry_in hook of %s raised; using the default backoff", f.job.get("class"))
         return None
@@ -241,7 +203,7 @@ def _retry_in(f: _Failure) -> Any:
 
 def _out_of_retries(f: _Failure) -> bool:
     retry_for = f.job.get("retry_for")
-    if _is_seconds(retry_for):
+    if is_seconds(retry_for):
         first = payload.to_epoch_s(f.job.get("failed_at"))
         return first is not None and first + retry_for < f.now_s
     return f.count >= allowed_retries(f.job, f.max_retries)
@@ -251,39 +213,10 @@ def _exhausted(f: _Failure) -> Decision:
     hook = f.policy.retries_exhausted
     if hook is not None:
         try:
-            if call_hook(hook, f.job, f.exc) == "discard":
+            if hook(f.job, f.exc) == "discard":
                 return f.discard()
         except Exception:
             log.exception("retries_exhausted hook of %s raised", f.job.get("class"))
     if f.job.get("dead", True) is False:
         return f.discard(death=True)
     return Decision("dead", f.now_s, f.job, death=True)
-
-
-# --- from a job definition --------------------------------------------------------------------
-
-
-def hook_lookup(definition: JobDefinition | None, instance: Any) -> Callable[[str], Any]:
-    """Hook lookup: a class job's (bound) method, else the definition's policy option."""
-
-    def hook(name: str) -> Any:
-        if definition is None:
-            return None
-        cls = definition.job_class
-        if cls is not None and callable(getattr(cls, name, None)):
-            try:
-                return getattr(instance if instance is not None else cls(), name)
-            except Exception:
-                log.exception("cannot make a %s to look up its %s hook", cls.__name__, name)
-        return definition.policy.get(name)
-
-    return hook
-
-
-def policy_for(definition: JobDefinition | None, hook: Callable[[str], Any]) -> Policy:
-    if definition is None or not definition.policy and definition.job_class is None:
-        return NO_POLICY
-    discard_on = definition.policy.get("discard_on", ())
-    return Policy(retry_on=dict(definition.policy.get("retry_on", {})),
-                        discard_on=tuple(discard_on) if isinstance(discard_on, (list, tuple)) else (discard_on,),
-                        retry_in=hook("retry_in"), retries_exhausted=hook("retries_exhausted"))

@@ -31,7 +31,7 @@ from typing import Any
 from . import client as client_module
 from . import payload
 from .client import Client
-from .job import Job, JobDefinition, resolve
+from .job import call_parts, resolve, wire_name
 from .keys import Keys
 
 #: Jobs one ``drain()`` may run before it decides a job keeps re-enqueueing itself.
@@ -52,7 +52,7 @@ class Jobs:
 
     def for_job(self, target: Any) -> list[dict[str, Any]]:
         """Jobs of one job (a ``@pyq.job`` function, a ``pyq.Job`` class or a wire name)."""
-        name = job_name(target)
+        name = wire_name(target)
         return [job for job in self.all if payload.display_class(job) == name or job.get("class") == name]
 
     def queue(self, name: str) -> list[dict[str, Any]]:
@@ -82,32 +82,12 @@ class Jobs:
             perform(job)
 
 
-def job_name(target: Any) -> str:
-    """The wire name of a job given as a definition, a ``pyq.Job`` class or a string."""
-    if isinstance(target, JobDefinition):
-        return target.name
-    if isinstance(target, type) and issubclass(target, Job):
-        return target._definition.name
-    if isinstance(target, str):
-        return target
-    raise TypeError(f"expected a pyq job or its name, got {target!r}")
-
-
 def perform(job: dict[str, Any]) -> Any:
     """Run one job payload in this process, as a worker would call it (no middleware, no retries)."""
     job = payload.loads(payload.dumps(job))
-    if payload.is_activejob(job):
-        name, args, kwargs = payload.unwrap_activejob(job)
-    else:
-        name, args, kwargs = job["class"], job["args"], {}
+    name, args, kwargs = call_parts(job)
     definition = resolve(name)
-    if definition.job_class is not None:
-        instance = definition.job_class()
-        instance.jid, instance.payload = job.get("jid"), job
-        result = instance.perform(*args, **kwargs)
-    else:
-        result = definition.func(*args, **kwargs)
-    return _finish(result)
+    return _finish(definition.invoke(definition.instance(), args, kwargs, job=job))
 
 
 def _finish(result: Any) -> Any:

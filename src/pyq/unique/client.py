@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .. import payload
-from ..job import JobDefinition, registered
 from ..keys import Keys
 from ..scripts import Scripts
 from .digest import digest
@@ -24,17 +23,33 @@ from .options import (
 
 log = logging.getLogger("pyq.unique")
 
+#: A wire name's ``lock_args`` method, or None. ``pyq/__init__.py`` installs the job registry's
+#: lookup (the gem asks the worker class, by the pushed job's class name, after client middleware).
+LockArgsLookup = Callable[[str], Callable[..., Any] | None]
 
-def prepare(job: dict[str, Any], definition: JobDefinition | None = None, *, at_s: float | None = None,
-            now_s: float | None = None, algorithm: str = "legacy") -> dict[str, Any]:
+
+def _no_jobs(name: str) -> Callable[..., Any] | None:
+    return None
+
+
+_lock_args_lookup: LockArgsLookup = _no_jobs
+
+
+def set_lock_args_lookup(lookup: LockArgsLookup) -> None:
+    """Where :func:`prepare` finds a job's ``lock_args`` method; the unique package never imports jobs."""
+    global _lock_args_lookup
+    _lock_args_lookup = lookup
+
+
+def prepare(job: dict[str, Any], *, at_s: float | None = None, now_s: float | None = None,
+            algorithm: str = "legacy") -> dict[str, Any]:
     """Add the gem's lock fields to a payload (in place) and return it; bad options raise before any write."""
     lock_type(job)
     strategy(job, "client")
-    definition = definition or registered().get(job.get("class"))  # type: ignore[arg-type]
     job["lock_timeout"] = job.get("lock_timeout") or 0
     job["lock_ttl"] = _lock_ttl(job, at_s, time.time() if now_s is None else now_s)
     job["lock_prefix"] = job.get("lock_prefix") or PREFIX
-    job["lock_args"] = _lock_args(job, definition)
+    job["lock_args"] = _lock_args(job, _lock_args_lookup(job.get("class")))
     job["lock_digest"] = digest(job, algorithm=algorithm)
     return job
 
@@ -50,8 +65,7 @@ def _lock_ttl(job: dict[str, Any], at_s: float | None, now_s: float) -> int | No
     return seconds + (max(0, int(at_s) - int(now_s)) if at_s else 0)
 
 
-def _lock_args(job: dict[str, Any], definition: JobDefinition | None) -> list[Any]:
-    method = definition.policy.get("lock_args") if definition else None
+def _lock_args(job: dict[str, Any], method: Callable[..., Any] | None) -> list[Any]:
     if method is None:
         return list(job.get("args", []))
     result = method(json.loads(payload.dumps(job.get("args", []))))

@@ -1,0 +1,66 @@
+"""``job.set(...)`` and the ``perform_*`` calls: a defined job's item handed to a client.
+
+The job model never imports the client: a push goes to the client given with
+``set(client=...)``, else to the process's default client, which this module finds through
+:func:`set_client_source` (``pyq/__init__.py`` installs ``pyq.client.default_client``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .definition import JobDefinition
+
+
+class Pusher(Protocol):
+    """What a job needs of a client (``pyq.Client`` and the test clients)."""
+
+    def push(self, item: dict[str, Any]) -> str | None: ...
+
+    def push_bulk(self, item: dict[str, Any], batch_size: int = ...) -> list[str]: ...
+
+
+def _no_client() -> Pusher:
+    raise RuntimeError("no default client is installed: import pyq, or pass set(client=...)")
+
+
+_client_source: Callable[[], Pusher] = _no_client
+
+
+def set_client_source(source: Callable[[], Pusher]) -> None:
+    """Where pushes made without ``client=`` go: ``source()`` is called at each push."""
+    global _client_source
+    _client_source = source
+
+
+class ConfiguredJob:
+    """A job with per-call options, as returned by ``job.set(...)``."""
+
+    def __init__(self, definition: JobDefinition, overrides: dict[str, Any]) -> None:
+        self.definition = definition
+        self.overrides = dict(overrides)
+        self.client: Pusher | None = self.overrides.pop("client", None)
+
+    def set(self, **overrides: Any) -> ConfiguredJob:
+        return ConfiguredJob(self.definition, {**self.overrides, "client": self.client, **overrides})
+
+    def _client(self) -> Pusher:
+        return self.client if self.client is not None else _client_source()
+
+    def perform_async(self, *args: Any) -> str:
+        """Push one call; its jid, or ``""`` when client middleware or a unique lock stopped it."""
+        return self._client().push(self.definition.item(list(args), self.overrides)) or ""
+
+    def perform_in(self, interval: float | timedelta, *args: Any) -> str:
+        return self.set(wait=interval).perform_async(*args)
+
+    def perform_at(self, when: float | datetime, *args: Any) -> str:
+        return self.set(wait_until=when).perform_async(*args)
+
+    def perform_bulk(self, args_list: Iterable[Iterable[Any]], batch_size: int = 1000) -> list[str]:
+        """Push many calls in one round trip, ``batch_size`` jobs per script call."""
+        item = self.definition.item([list(a) for a in args_list], self.overrides)
+        return self._client().push_bulk(item, batch_size=batch_size)
