@@ -32,12 +32,13 @@ from redis.exceptions import RedisError
 from . import connection, metrics, services, threads
 from .config import Config
 from .connection import connect
+from .context import JobContext
 from .errors import Shutdown
 from .fetch import Acker, Fetcher, QueueOrder, UnitOfWork
 from .inflight import InFlight
 from .keys import Keys
 from .logs import Outage
-from .processor import JobContext, Processor, Settings
+from .processor import Processor, Settings
 
 log = logging.getLogger("pyq.worker")
 
