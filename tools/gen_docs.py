@@ -18,17 +18,14 @@ import click
 
 from pyq.cli import main as cli_main
 from pyq.config import Config, QueueWeight
+from pyq.config_schema import TOP_LEVEL, env_var, file_key
 
 ROOT = Path(__file__).resolve().parent.parent
 QUEUE_YML = ROOT / "config" / "queue.yml"
 #: Config fields that record where the settings came from; not settable.
 NOT_SETTINGS = ("environment", "source")
-#: Config fields written as a nested key in a file.
-FILE_KEYS = {"metrics_port": "metrics.port", "metrics_host": "metrics.host"}
 #: Click parameter names that differ from the Config field they set.
-FLAG_FIELDS = {"requires": "require", "verbose": "log_level"}
-#: Fields without a PYQ_<NAME> variable.
-NO_ENV = ("cron",)
+FLAG_FIELDS = {"requires": "require", "verbose": "log_level", "timeout": "timeout_s"}
 #: Width click wraps help text to, fixed so the output is the same on every terminal.
 HELP_WIDTH = 100
 _COMMENT = re.compile(r"^(?P<indent>\s*)(?P<key>[a-z_]+):[^#]*#\s?(?P<text>.*)$")
@@ -76,7 +73,7 @@ Every flag overrides the config file and `PYQ_*` variables (see [configuration.m
 # --- configuration.md -----------------------------------------------------------------------------------
 
 def config_meanings(path: Path = QUEUE_YML) -> dict[str, str]:
-    """Config field -> the comment on its line in config/queue.yml (``metrics: port:`` -> metrics_port)."""
+    """Config field -> the comment on its key's line in config/queue.yml (``metrics: port:`` -> metrics_port)."""
     meanings: dict[str, str] = {}
     parent = ""
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -85,7 +82,7 @@ def config_meanings(path: Path = QUEUE_YML) -> dict[str, str]:
         match = _COMMENT.match(line)
         if match is None:
             continue
-        key = match["key"] if not match["indent"] else f"{parent}_{match['key']}"
+        key = TOP_LEVEL.get(match["key"], match["key"]) if not match["indent"] else f"{parent}_{match['key']}"
         meanings.setdefault(key, match["text"].strip())
     return meanings
 
@@ -133,8 +130,9 @@ def configuration_md() -> str:
     meanings, flags = config_meanings(), config_flags()
     rows = []
     for field in settings():
-        env = "" if field.name in NO_ENV else f"`PYQ_{field.name.upper()}`"
-        key = FILE_KEYS.get(field.name, field.name)
+        var = env_var(field.name)
+        env = f"`{var}`" if var else ""
+        key = file_key(field.name)
         meaning = meanings.get(field.name, "").replace("|", "\\|")
         rows.append(f"| `{key}` | {show(default_of(field))} | {env} | {flags.get(field.name, '')} | {meaning} |")
     return CONFIG_INTRO + "\n".join(rows) + "\n"

@@ -39,8 +39,6 @@ INITIAL_WAIT_S = 10.0
 INITIAL_JITTER_S = 5.0
 #: Seconds the ``process_cleanup`` guard lives: ``processes`` is pruned at most this often.
 CLEANUP_GUARD_S = 60
-#: Seconds after its last beat that a process counts as dead for orphan recovery.
-RECOVERY_TIMEOUT_S = 60.0
 #: Recoveries after which a job counts as the cause of its workers' deaths and goes to the dead set
 #: as ``pyq.WorkerCrashed`` (a job that segfaults its worker would otherwise kill a worker forever).
 MAX_CRASHES = 3
@@ -76,7 +74,7 @@ def _recover_call(keys: Keys, identity: str, now_s: float | None,
 
 
 def recover_orphans(redis: Any, keys: Keys, *, now_s: float | None = None,
-                    stale_after_s: float = RECOVERY_TIMEOUT_S) -> dict[str, int]:
+                    stale_after_s: float) -> dict[str, int]:
     """Recover every in-flight owner whose heartbeat is stale: {identity: jobs pushed back}.
 
     Live owners are left alone and absent from the result; one pipeline for all owners.
@@ -142,10 +140,9 @@ def prune_processes(redis: Any, keys: Keys) -> int:
 class Poller:
     """Promotes due jobs and recovers orphans on a randomised schedule shared by the fleet."""
 
-    def __init__(self, redis: Any, keys: Keys, *, time_style: payload.TimeStyle = "float",
-                 average_interval_s: float = 5.0, poll_interval_average: float | None = None,
-                 recovery_timeout_s: float = RECOVERY_TIMEOUT_S, rng: random.Random | None = None,
-                 batch: int = 100) -> None:
+    def __init__(self, redis: Any, keys: Keys, *, time_style: payload.TimeStyle,
+                 average_scheduled_poll_interval_s: float, poll_interval_average_s: float | None,
+                 recovery_timeout_s: float, rng: random.Random | None = None, batch: int = 100) -> None:
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
         if time_style not in ("float", "ms"):
@@ -153,8 +150,8 @@ class Poller:
         self.redis = redis
         self.keys = keys
         self.time_style = time_style
-        self.average_interval_s = average_interval_s
-        self.poll_interval_average = poll_interval_average
+        self.average_scheduled_poll_interval_s = average_scheduled_poll_interval_s
+        self.poll_interval_average_s = poll_interval_average_s
         self.recovery_timeout_s = recovery_timeout_s
         self.rng = rng or random.Random()
         self.batch = batch
@@ -177,7 +174,7 @@ class Poller:
         return moved
 
     def next_interval(self, process_count: int) -> float:
-        """Seconds until the next cycle, random so that the fleet polls about every ``average_interval_s``.
+        """Seconds to the next cycle, random so that the fleet polls every ``average_scheduled_poll_interval_s``.
 
         Each process waits on average ``count × average`` seconds, so N processes together poll
         about once per ``average``. Below 10 processes the wait is uniform in [0.5, 1.5] × that
@@ -185,15 +182,15 @@ class Poller:
         the mean (Sidekiq 8.0.10+), which spreads a large fleet evenly over the interval.
         """
         count = max(process_count, 1)
-        avg = self.poll_interval_average if self.poll_interval_average is not None \
-            else count * self.average_interval_s
+        avg = self.poll_interval_average_s if self.poll_interval_average_s is not None \
+            else count * self.average_scheduled_poll_interval_s
         if count < 10:
             return avg * self.rng.random() + avg / 2
         return 2 * avg * self.rng.random()
 
     def initial_wait(self) -> float:
         """Seconds before the first cycle (Sidekiq: 10 s unless a fixed average is set, plus up to 5 s)."""
-        fixed = 0.0 if self.poll_interval_average is not None else INITIAL_WAIT_S
+        fixed = 0.0 if self.poll_interval_average_s is not None else INITIAL_WAIT_S
         return fixed + INITIAL_JITTER_S * self.rng.random()
 
     def cycle(self, now_s: float | None = None) -> None:

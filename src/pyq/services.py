@@ -24,10 +24,11 @@ def build(config: Config, redis: Any, keys: Keys, identity: str, state: WorkerSt
     """The heartbeat (the worker deregisters through it) and every loop to run in its own thread."""
     info = process_info(identity, concurrency=config.concurrency, started_at=started_at,
                         queues=[(q.name, q.weight) for q in config.queues], tag=config.tag, labels=config.labels)
-    heartbeat = Heartbeat(redis, keys, identity, info, state, config.heartbeat_interval)
-    poller = Poller(redis, keys, time_style=config.time_format,
-                    average_interval_s=config.average_scheduled_poll_interval,
-                    poll_interval_average=config.poll_interval_average, recovery_timeout_s=config.recovery_timeout)
+    heartbeat = Heartbeat(redis, keys, identity, info, state, config.heartbeat_interval_s)
+    poller = Poller(redis, keys, time_style=config.time_style,
+                    average_scheduled_poll_interval_s=config.average_scheduled_poll_interval_s,
+                    poll_interval_average_s=config.poll_interval_average_s,
+                    recovery_timeout_s=config.recovery_timeout_s)
     loops: list[Loop] = [("heartbeat", heartbeat.run), ("poller", poller.run),
                          ("cron", cron_poller(config, redis, keys).run)]
     return heartbeat, loops
@@ -41,5 +42,5 @@ def cron_poller(config: Config, redis: Any, keys: Keys) -> cron.CronPoller:
     version = config.sidekiq_cron_version
     if jobs:
         cron.CronStore(redis, keys, version=version).sync(jobs)
-    client = Client(connection=redis, namespace=config.namespace, time_style=config.time_format)
+    client = Client(connection=redis, namespace=config.namespace, time_style=config.time_style)
     return cron.CronPoller(redis, keys, client, version=version)

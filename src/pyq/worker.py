@@ -60,8 +60,7 @@ class Worker:
         queues = [(q.name, q.weight) for q in config.queues]
         self.fetcher = Fetcher(self.redis, self.keys, identity, QueueOrder(queues))
         self.acker = Acker(self.redis, self.keys, identity)
-        self.processor = Processor(self.redis, self.keys, identity, self.acker, Settings(
-            config.max_retries, config.dead_max_jobs, config.dead_timeout, config.time_format))  # type: ignore[arg-type]
+        self.processor = Processor(self.redis, self.keys, identity, self.acker, Settings.from_config(config))
         self.metrics = metrics.install(config, self.processor, self.redis, self.keys)
         self.stopping = threading.Event()      # no more fetching
         self.finished = threading.Event()      # shutdown complete
@@ -176,7 +175,7 @@ class Worker:
                     self.reclaim_lost_fetches()
                     log.warning("Redis is back after %.1fs: fetching again", time.monotonic() - failing_since)
                     failing_since = None
-                units = self.fetcher.retrieve_work(room) or self.fetcher.take_when_pushed(self.config.fetch_wait)
+                units = self.fetcher.retrieve_work(room) or self.fetcher.take_when_pushed(self.config.fetch_wait_s)
                 if not units:
                     continue
             except RedisError as exc:
@@ -275,7 +274,7 @@ class Worker:
     # --- shutdown ---------------------------------------------------------------------------
     def shutdown(self) -> None:
         """Sidekiq's stop: put back what did not start, wait until the deadline, put back the rest."""
-        deadline = time.monotonic() + self.config.timeout
+        deadline = time.monotonic() + self.config.timeout_s
         self._quiet.set()
         self.stopping.set()
         self._join_fetcher()
@@ -303,7 +302,7 @@ class Worker:
             self._room.notify_all()
         fetcher = self._threads.get("fetcher")
         if fetcher is not None and fetcher is not threading.current_thread():
-            fetcher.join(self.config.fetch_wait + connection.SOCKET_TIMEOUT_S)
+            fetcher.join(self.config.fetch_wait_s + connection.SOCKET_TIMEOUT_S)
 
     def _drain_buffer(self) -> list[UnitOfWork]:
         units = []

@@ -51,7 +51,7 @@ def install(config: Config, processor: Any, redis: Any, keys: Keys) -> WorkerMet
     if config.execution_metrics:
         from ..exec_metrics import ExecutionTracker
 
-        tracker = ExecutionTracker(redis, keys, "s8" if config.time_format == "ms" else "s7")
+        tracker = ExecutionTracker(redis, keys, "s8" if config.time_style == "ms" else "s7")
         recorders.append(tracker)
     if recorders:
         mw = TimedMiddleware(recorders)
