@@ -1,8 +1,9 @@
 """One config file read into a layer: ERB, YAML, ``:key:`` spelling, ``${VAR}``, sections, nested keys.
 
 The text goes through :mod:`pyq.config_erb` first (as Sidekiq renders ERB before parsing), then YAML.
-Every environment section is checked, the selected one is applied over the top level; values of the
-others are checked too unless they read a ``${VAR}`` (that variable belongs to the other environment).
+Every environment section is checked, the selected one is applied over the top level. The keys of the
+others are checked, and their values too unless they read a ``${VAR}`` or the file holds ERB (those
+variables may belong to the other environment only).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ Layer = dict[str, tuple[Any, str]]  # field -> (raw value, where it came from)
 
 def file_layer(path: str, environment: str, explicit: bool, env: Mapping[str, str]) -> Layer:
     """The file's top level with the section of ``environment`` over it; every section checked."""
-    base, sections = config_sections.split(read(path, env), path, environment)
+    data, rendered = read(path, env)
+    base, sections = config_sections.split(data, path, environment)
     if explicit:
         config_sections.check_selected(sections, path, environment)
     layer = section_layer(base, path, "", env)
@@ -37,28 +39,29 @@ def file_layer(path: str, environment: str, explicit: bool, env: Mapping[str, st
         if name == environment:
             layer.update(section_layer(section, path, f"{name}.", env))
         else:
-            _check_unselected(section, path, f"{name}.", env)
+            _check_unselected(section, path, f"{name}.", env, values=not rendered)
     return layer
 
 
-def read(path: str, env: Mapping[str, str]) -> dict[str, Any]:
-    """The file as a mapping with ``:key:`` spelled ``key``."""
+def read(path: str, env: Mapping[str, str]) -> tuple[dict[str, Any], bool]:
+    """The file as a mapping with ``:key:`` spelled ``key``, and whether ERB tags were evaluated."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the config file: {getattr(exc, 'strerror', None) or exc}") from None
     try:
-        data = yaml.safe_load(config_erb.render(text, path, env))
+        rendered = config_erb.render(text, path, env)
+        data = yaml.safe_load(rendered)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"line {mark.line + 1}: " if mark is not None else ""
         raise ConfigError(redact(f"{path}: {line}invalid YAML: {getattr(exc, 'problem', None) or exc}")) from None
     if data is None:
-        return {}
+        return {}, False
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level, got {type(data).__name__}")
-    return _normalise(data, path, "")
+    return _normalise(data, path, ""), rendered != text
 
 
 def _normalise(node: Any, source: str, path: str) -> Any:
@@ -107,8 +110,10 @@ def _reads_a_variable(node: Any) -> bool:
     return any(_reads_a_variable(item) for item in values)
 
 
-def _check_unselected(section: dict[str, Any], source: str, prefix: str, env: Mapping[str, str]) -> None:
-    plain = {key: value for key, value in section.items() if not _reads_a_variable(value)}
+def _check_unselected(section: dict[str, Any], source: str, prefix: str, env: Mapping[str, str], *,
+                      values: bool) -> None:
+    """Keys always; values unless they read a variable (``${VAR}``, or any value once ERB was evaluated)."""
+    plain = {key: value for key, value in section.items() if values and not _reads_a_variable(value)}
     for key in set(section) - set(plain):
         if key not in config_sections.SETTING_KEYS and key not in config_sections.SCHEDULER:
             raise ConfigError(config_sections.unknown(f"{source}: {prefix}{key}", key))
