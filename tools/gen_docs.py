@@ -43,7 +43,7 @@ layer overriding the one before:
 2. `REDIS_URL` from the environment (for `redis_url` only);
 3. the file's top-level keys;
 4. the file's section named after the environment (`production:`), chosen by `-e`, else `PYQ_ENV`,
-   `RAILS_ENV` or `APP_ENV`;
+   `APP_ENV`, `RAILS_ENV` or `RACK_ENV` (Sidekiq's order), else `development`;
 5. `PYQ_<NAME>` environment variables (`PYQ_CONCURRENCY=20`);
 6. command-line flags.
 
@@ -51,9 +51,41 @@ layer overriding the one before:
 an unset `${VAR}` without a default is an error. `PYQ_QUEUES` lists queues separated by spaces or `;`,
 each `name` or `name,weight` (`PYQ_QUEUES="critical,3 default,2 low"`); `PYQ_REQUIRE` and `PYQ_LABELS`
 are comma-separated. A bad value stops the start with one line naming the file, the dotted key and what
-was expected, and exit status 2. Unknown keys are refused with a suggestion; Sidekiq's `verbose` is
-ignored, `pidfile` and `logfile` are ignored with a warning, and `capsules` is refused (run one pool per
-queue group instead).
+was expected, and exit status 2. Unknown keys are refused with a suggestion whatever their value; Sidekiq's
+`verbose` is ignored, `pidfile` and `logfile` are ignored with a warning, and `capsules` is refused (run one
+pool per queue group instead).
+
+**Environment sections.** A top-level key that is not a setting is an environment section when its value
+is a mapping (or empty) and its name is `development`, `test`, `staging`, `production`, `qa`, `uat`,
+`demo`, `sandbox`, `preview` or `ci`, or the selected environment, or when it holds at least one setting
+(`eu: {concurrency: 4}`). Anything else (`metric:`, `crons:`) is an unknown setting. Every section is
+checked at load, not only the selected one: its keys always, its values unless they read `${VAR}` or the
+file holds ERB. `-e NAME` must name a section when the file has sections (the error lists them); a file
+without sections serves every environment, and an environment named by a variable needs no section.
+
+**ERB.** As Sidekiq does, the file text is rendered before YAML is parsed, but only these tags are
+evaluated: `<%= ENV["X"] %>` (unset: empty), `<%= ENV["X"] || 5 %>`, `<%= ENV.fetch("X") %>` (unset: an
+error), `<%= ENV.fetch("X", 5) %>`, `<%= ENV.fetch("X") { 5 } %>`, any of them in `Integer(...)` or with
+`.to_i`, and `<%# comments %>`. Any other tag stops the start, naming the file and line; write `${X:-5}`
+instead.
+
+**Other gems' keys.** sidekiq-scheduler's `schedule` (top level, or under `scheduler:`) is read into
+`cron`: entries with `cron:`, or `every:` periods a cron expression repeats exactly (`30s`, `15m`, `2h`,
+`1d`, `1w`; they fire on the clock's multiples), with `class`, `queue`, `args`, `description`, `enabled`
+and `retry`. `at`, `in`, `interval` and other periods are refused with what to write instead.
+sidekiq-limit_fetch's `limits`, `process_limits`, `blocking`, sidekiq-cron's `cron_poll_interval` and
+sidekiq-failures' keys are refused with pyq's way to do the same.
+
+```yaml
+# config/sidekiq.yml, read by Sidekiq and by `pyq -C config/sidekiq.yml`
+:concurrency: <%= ENV.fetch("RAILS_MAX_THREADS") { 5 } %>
+:queues: [critical, default]
+:scheduler:
+  :schedule:
+    cleanup: {every: 15m, class: CleanupJob}
+production:
+  :concurrency: <%= Integer(ENV.fetch("SIDEKIQ_THREADS", 10)) %>
+```
 
 | file key | default | environment | flag | meaning |
 |---|---|---|---|---|
