@@ -167,3 +167,15 @@ def test_pool_started_on_a_sidekiq_scheduler_file_saves_its_schedules(tmp_path: 
         wait_until(lambda: {job.name for job in store.all()} == {"nightly", "often"})
         often = store.get("often")
         assert often is not None and often.cron == "*/5 * * * *"
+
+
+def test_the_example_in_configuration_md_loads(tmp_path: Path) -> None:
+    # Given the sidekiq.yml example of docs/configuration.md, as a user would copy it
+    page = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    path = tmp_path / "sidekiq.yml"
+    path.write_text(page.split("```yaml\n", 1)[1].split("```", 1)[0])
+    # Then development reads the ERB defaults and the schedule, production its own concurrency
+    config = load(path, env={})
+    assert (config.environment, config.concurrency) == ("development", 5)
+    assert config.cron["cleanup"]["cron"] == "*/15 * * * *"
+    assert load(path, env={"RAILS_ENV": "production", "SIDEKIQ_THREADS": "12"}).concurrency == 12
