@@ -28,7 +28,8 @@ def write_config(path: Path, redis_url: str, **settings: Any) -> Path:
 def running_pool(tmp_path: Path, redis_url: str, *args: str, **settings: Any) -> Iterator[subprocess.Popen[bytes]]:
     """``pyq -C cfg`` in its own session; killed with its whole process group afterwards."""
     cfg = write_config(tmp_path / "pool.yml", redis_url, **settings)
-    env = {**os.environ, "PYTHONPATH": str(TESTS_DIR), "PYQ_REDIS_URL": redis_url}
+    path = os.pathsep.join(p for p in (str(TESTS_DIR), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "PYQ_REDIS_URL": redis_url}
     with open(tmp_path / "pool.log", "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "pyq", "-C", str(cfg), *args], env=env, cwd=tmp_path,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

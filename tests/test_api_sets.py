@@ -96,7 +96,7 @@ def test_kill_moves_a_retry_entry_to_dead_and_trims(r: redis.Redis) -> None:
     assert api.set_kill("k", now_s=NOW, dead_timeout_s=500, dead_max_jobs=3) is True
     assert r.zcard("retry") == 0 and r.zrange("dead", 0, -1) == [b"b", failed("k").encode()]
     assert r.zscore("dead", failed("k")) == NOW
-    assert api.set_kill("k") is False
+    assert api.set_kill("k", dead_timeout_s=500, dead_max_jobs=3) is False
 
 
 def test_namespaced_sets(r: redis.Redis) -> None:

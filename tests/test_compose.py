@@ -85,7 +85,7 @@ def test_stop_grace_outlasts_the_shutdown_timeout(compose: dict[str, Any]) -> No
     worker = compose["services"]["worker"]
     _, config = _worker_config(compose)
     assert worker["stop_signal"] == "SIGTERM"
-    assert _seconds(worker["stop_grace_period"]) > config.timeout
+    assert _seconds(worker["stop_grace_period"]) > config.timeout_s
 
 
 def test_metrics_port_agrees_everywhere(compose: dict[str, Any]) -> None:

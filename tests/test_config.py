@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyq.config import Config, QueueWeight, load, parse_queue
+from pyq.config_schema import TOP_LEVEL, file_key
 from pyq.connection import connect
 from pyq.errors import ConfigError
 
@@ -54,10 +55,10 @@ def test_shipped_queue_yml_loads_from_the_project_root(monkeypatch: pytest.Monke
 def test_shipped_queue_yml_lists_every_key_with_its_default() -> None:
     # Given the shipped file's keys, flattened the way load() reads them
     data = yaml.safe_load((ROOT / "config/queue.yml").read_text())
-    keys = set(data) - {"production", "metrics"} | {f"metrics_{k}" for k in data["metrics"]}
+    keys = set(data) - {"production", "metrics"} | {f"metrics.{k}" for k in data["metrics"]}
     # Then every settable field is there, and the ones not chosen for the example hold the default
     settable = {f.name for f in dataclasses.fields(Config)} - {"environment", "source"}
-    assert keys == settable
+    assert keys == {file_key(name) for name in settable}
     config = load(ROOT / "config/queue.yml", env={"REDIS_URL": "redis://elsewhere:6379/1"})
     chosen = {"redis_url", "processes", "queues", "require", "source"}
     for f in dataclasses.fields(Config):
@@ -69,9 +70,9 @@ def test_shipped_queue_yml_lists_every_key_with_its_default() -> None:
 def test_sidekiq_style_file_with_colon_keys_and_mixed_queue_spellings() -> None:
     config = load(cfg("sidekiq.yml"), env={})
     assert config.concurrency == 5
-    assert config.timeout == 8.0
+    assert config.timeout_s == 8.0
     assert config.strict is False
-    assert config.dead_timeout == 3600
+    assert config.dead_timeout_s == 3600
     assert config.queues == (QueueWeight("critical", 3), QueueWeight("low", 1), QueueWeight("default", 0))
     assert config.queue_names() == ["critical", "low", "default"]
     assert (config.metrics_port, config.metrics_host) == (9100, "0.0.0.0")
@@ -106,14 +107,15 @@ def test_shipped_sidekiq_yml_reads_the_same_in_ruby_sidekiq(tmp_path: Path) -> N
 # --- environment sections ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("given", "env", "expected"), [
-    (None, {}, None),
+    (None, {}, "development"),
     ("production", {}, "production"),
-    (None, {"PYQ_ENV": "production", "RAILS_ENV": "staging"}, "production"),
-    (None, {"RAILS_ENV": "production", "APP_ENV": "staging"}, "production"),
-    (None, {"APP_ENV": "production"}, "production"),
-    ("development", {"PYQ_ENV": "production"}, "development"),
+    (None, {"PYQ_ENV": "production", "APP_ENV": "staging"}, "production"),
+    (None, {"APP_ENV": "production", "RAILS_ENV": "staging"}, "production"),
+    (None, {"RAILS_ENV": "production", "RACK_ENV": "staging"}, "production"),
+    (None, {"RACK_ENV": "production"}, "production"),
+    ("production", {"PYQ_ENV": "staging"}, "production"),
 ])
-def test_environment_is_chosen_by_argument_then_pyq_env_then_rails_app_env(
+def test_environment_is_chosen_by_argument_then_pyq_env_then_sidekiqs_order_then_development(
         given: str | None, env: dict[str, str], expected: str | None) -> None:
     config = load(cfg("environments.yml"), environment=given, env=env)
     assert config.environment == expected
@@ -127,15 +129,16 @@ def test_environment_section_overrides_the_base_and_other_sections_are_ignored()
     assert config.queues == (QueueWeight("critical", 5), QueueWeight("default", 0))
 
 
-def test_environment_without_a_section_uses_the_base() -> None:
-    assert load(cfg("environments.yml"), environment="test", env={}).concurrency == 4
+def test_environment_from_a_variable_without_a_section_uses_the_base() -> None:
+    assert load(cfg("environments.yml"), env={"RAILS_ENV": "test"}).concurrency == 4
 
 
-def test_error_inside_an_environment_section_names_the_section(tmp_path: Path) -> None:
+@pytest.mark.parametrize("environment", [None, "production"])
+def test_error_inside_any_environment_section_names_the_section(tmp_path: Path, environment: str | None) -> None:
+    # Given a bad value in the production section, and development selected or production
     path = write(tmp_path, "concurrency: 2\nproduction:\n  concurrency: lots\n")
-    assert load(path, env={}).concurrency == 2
     with pytest.raises(ConfigError, match=r"queue\.yml: production\.concurrency: expected a positive integer"):
-        load(path, environment="production", env={})
+        load(path, environment=environment, env={})
 
 
 # --- ${VAR} expansion -------------------------------------------------------------------------------
@@ -170,7 +173,7 @@ def test_pyq_variables_override_the_file_and_its_environment_section() -> None:
            "PYQ_NAMESPACE": "shop", "PYQ_QUEUES": "critical,3 default;low,1", "PYQ_STRICT": "yes",
            "PYQ_METRICS_PORT": "9200", "PYQ_REQUIRE": "a.jobs, b.jobs", "PYQ_PREFETCH": ""}
     config = load(cfg("environments.yml"), environment="production", env=env)
-    assert (config.concurrency, config.processes, config.timeout) == (12, 3, 2.5)
+    assert (config.concurrency, config.processes, config.timeout_s) == (12, 3, 2.5)
     assert (config.log_level, config.namespace, config.strict) == ("debug", "shop", True)
     assert config.queues == (QueueWeight("critical", 3), QueueWeight("default", 0), QueueWeight("low", 1))
     assert config.metrics_port == 9200
@@ -201,7 +204,7 @@ def test_overrides_take_the_command_line_shapes() -> None:
     config = load(env={}, overrides={"queues": queues, "require": ("app.jobs", "more.py"), "timeout": 0})
     assert config.queues == (QueueWeight("critical", 2), QueueWeight("low", 0))
     assert config.require == ("app.jobs", "more.py")
-    assert config.timeout == 0.0
+    assert config.timeout_s == 0.0
 
 
 def test_unknown_override_is_an_error() -> None:
@@ -384,7 +387,7 @@ def test_parse_queue_rejects_bad_items_naming_where(item: Any) -> None:
 @pytest.mark.parametrize("environment", [None, "production"])
 def test_keys_without_values_take_empty_values(environment: str | None) -> None:
     config = load(cfg("nulls.yml"), environment=environment, env={})
-    assert config == Config(source=cfg("nulls.yml"), environment=environment)
+    assert config == Config(source=cfg("nulls.yml"), environment=environment or "development")
     assert (config.require, config.labels, dict(config.cron)) == ((), (), {})
 
 
@@ -441,7 +444,8 @@ def test_any_valid_mapping_round_trips_through_yaml(data: dict[str, Any], colon:
     metrics = expected.pop("metrics", None)
     if metrics:
         expected.update(metrics_port=metrics["port"], metrics_host=metrics["host"])
-    assert config == Config(**expected, source=str(path))
+    fields = {TOP_LEVEL.get(key, key): value for key, value in expected.items()}
+    assert config == Config(**fields, source=str(path))
 
 
 @pytest.mark.parametrize("url", ["redis+sentinel://:pw@/mymaster", "redis+sentinel://127.0.0.1:26379",

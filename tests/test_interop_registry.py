@@ -7,6 +7,7 @@ import time
 
 import redis
 
+from pyq.config import Config
 from pyq.heartbeat import Heartbeat, make_identity, process_info
 from pyq.keys import Keys
 from pyq.scheduler import recover_process
@@ -52,7 +53,7 @@ def heartbeat(r: redis.Redis) -> tuple[Heartbeat, State]:
     identity = make_identity("pyq-host")
     info = process_info(identity, concurrency=4, queues=[("critical", 2), ("default", 1)],
                         started_at=time.time() - 60, tag="shop")
-    return Heartbeat(r, Keys(), identity, info, state), state
+    return Heartbeat(r, Keys(), identity, info, state, Config().heartbeat_interval_s), state
 
 
 @requires_ruby

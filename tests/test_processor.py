@@ -15,6 +15,7 @@ import redis
 import pyq
 from pool import running_worker, wait_until
 from pyq import middleware, payload
+from pyq.config import Config
 from pyq.errors import Shutdown
 from pyq.fetch import Acker, UnitOfWork
 from pyq.keys import Keys
@@ -85,7 +86,7 @@ class ClassJob(pyq.Job, name="Proc::ClassJob"):
 
 
 def make_processor(r: redis.Redis, **kwargs) -> Processor:
-    return Processor(r, KEYS, IDENTITY, Acker(r, KEYS, IDENTITY), Settings(), **kwargs)
+    return Processor(r, KEYS, IDENTITY, Acker(r, KEYS, IDENTITY), Settings.from_config(Config()), **kwargs)
 
 
 def fetched(r: redis.Redis, raw: bytes | str, queue: str = "default") -> UnitOfWork:
@@ -187,7 +188,8 @@ def test_global_death_handlers_run_and_a_raising_one_is_contained(r: redis.Redis
 def test_dead_set_insert_trims_by_count_and_age(r: redis.Redis) -> None:
     now = time.time()
     r.zadd("dead", {"ancient": now - 1000, "old": now - 50, "newer": now - 40})
-    processor = Processor(r, KEYS, IDENTITY, Acker(r, KEYS, IDENTITY), Settings(dead_max_jobs=3, dead_timeout_s=100))
+    settings = Settings.from_config(Config(dead_max_jobs=3, dead_timeout_s=100))
+    processor = Processor(r, KEYS, IDENTITY, Acker(r, KEYS, IDENTITY), settings)
     process(r, a_job("Proc::Boom", ["1"], retry=0), processor)
     members = r.zrange("dead", 0, -1)
     assert b"ancient" not in members and b"old" not in members and len(members) == 2  # keeps max - 1 older

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 import pytest
 import redis
@@ -16,6 +17,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from conftest import free_port, run_loop_for
+from pyq.config import Config
 from pyq.keys import Keys
 from pyq.scheduler import Poller, prune_processes, recover_orphans, recover_process
 
@@ -25,6 +27,15 @@ NOW = 1_755_400_000.5
 def job(jid: str, queue: str = "default", **extra: object) -> str:
     return json.dumps({"class": "HardJob", "args": [jid], "queue": queue, "jid": jid, **extra},
                       separators=(",", ":"))
+
+
+def make_poller(redis: Any, keys: Keys, **options: Any) -> Poller:
+    """A Poller with Config's defaults, ``options`` overriding them."""
+    config = Config()
+    settings = {"time_style": config.time_style, "recovery_timeout_s": config.recovery_timeout_s,
+                "average_scheduled_poll_interval_s": config.average_scheduled_poll_interval_s,
+                "poll_interval_average_s": config.poll_interval_average_s}
+    return Poller(redis, keys, **{**settings, **options})
 
 
 class LowRandom(random.Random):
@@ -44,14 +55,14 @@ class LowRandom(random.Random):
 @pytest.mark.parametrize("count", [0, 1, 3, 9])
 def test_interval_below_10_processes_is_half_to_one_and_a_half_of_count_times_average(count: int) -> None:
     avg = max(count, 1) * 5.0
-    assert Poller(None, Keys(), rng=LowRandom(0.0)).next_interval(count) == pytest.approx(avg / 2)
-    assert Poller(None, Keys(), rng=LowRandom(0.999999)).next_interval(count) == pytest.approx(1.5 * avg, rel=1e-5)
-    draws = [Poller(None, Keys()).next_interval(count) for _ in range(300)]
+    assert make_poller(None, Keys(), rng=LowRandom(0.0)).next_interval(count) == pytest.approx(avg / 2)
+    assert make_poller(None, Keys(), rng=LowRandom(0.999999)).next_interval(count) == pytest.approx(1.5 * avg, rel=1e-5)
+    draws = [make_poller(None, Keys()).next_interval(count) for _ in range(300)]
     assert all(avg / 2 <= d <= 1.5 * avg for d in draws)
 
 
 def test_interval_from_10_processes_is_zero_to_twice_count_times_average() -> None:
-    poller = Poller(None, Keys(), average_interval_s=2.0, rng=random.Random(7))
+    poller = make_poller(None, Keys(), average_scheduled_poll_interval_s=2.0, rng=random.Random(7))
     draws = [poller.next_interval(20) for _ in range(500)]
     assert all(0 <= d <= 80 for d in draws)
     assert min(draws) < 10 and max(draws) > 70  # the whole range is used
@@ -59,16 +70,16 @@ def test_interval_from_10_processes_is_zero_to_twice_count_times_average() -> No
 
 
 def test_fixed_average_ignores_the_process_count_and_the_10_s_initial_wait() -> None:
-    poller = Poller(None, Keys(), poll_interval_average=1.0, rng=LowRandom(0.0))
+    poller = make_poller(None, Keys(), poll_interval_average_s=1.0, rng=LowRandom(0.0))
     assert poller.next_interval(5) == 0.5 and poller.initial_wait() == 0.0
-    assert Poller(None, Keys(), rng=LowRandom(0.5)).initial_wait() == 12.5
+    assert make_poller(None, Keys(), rng=LowRandom(0.5)).initial_wait() == 12.5
 
 
 def test_bad_settings_are_refused_with_the_value() -> None:
     with pytest.raises(ValueError, match="batch"):
-        Poller(None, Keys(), batch=0)
+        make_poller(None, Keys(), batch=0)
     with pytest.raises(ValueError, match="'seconds'"):
-        Poller(None, Keys(), time_style="seconds")  # type: ignore[arg-type]
+        make_poller(None, Keys(), time_style="seconds")  # type: ignore[arg-type]
 
 
 # --- promote_due ---------------------------------------------------------------------
@@ -77,7 +88,7 @@ def test_bad_settings_are_refused_with_the_value() -> None:
 def test_promote_moves_retry_then_schedule_only_when_due(r: redis.Redis) -> None:
     r.zadd("retry", {job("r1", "low", retry_count=0): NOW - 10, job("r2"): NOW + 10})
     r.zadd("schedule", {job("s1", "low"): NOW - 1, job("s2"): NOW + 1})
-    moved = Poller(r, Keys()).promote_due(NOW)
+    moved = make_poller(r, Keys()).promote_due(NOW)
     assert moved == 2
     low = [json.loads(x) for x in r.lrange("queue:low", 0, -1)]
     # retry is handled first, so its job was pushed first and sits at the tail (taken first)
@@ -91,21 +102,21 @@ def test_promote_moves_retry_then_schedule_only_when_due(r: redis.Redis) -> None
 def test_promote_loops_past_one_batch(r: redis.Redis) -> None:
     r.zadd("schedule", {job(f"s{i}"): NOW - i for i in range(7)})
     r.zadd("retry", {job(f"r{i}"): NOW - i for i in range(3)})
-    assert Poller(r, Keys(), batch=3).promote_due(NOW) == 10
+    assert make_poller(r, Keys(), batch=3).promote_due(NOW) == 10
     assert r.llen("queue:default") == 10 and not r.exists("schedule", "retry")
     assert r.llen("pyq:wake:default") <= 16
 
 
 def test_promote_writes_millisecond_enqueued_at_when_asked(r: redis.Redis) -> None:
     r.zadd("schedule", {job("s1"): NOW - 1})
-    Poller(r, Keys(), time_style="ms").promote_due(NOW)
+    make_poller(r, Keys(), time_style="ms").promote_due(NOW)
     assert json.loads(r.lindex("queue:default", 0))["enqueued_at"] == int(NOW * 1000)
 
 
 def test_promote_in_a_namespace(r: redis.Redis) -> None:
     r.zadd("ns:schedule", {job("s1", "low"): NOW - 1})
     r.zadd("schedule", {job("other"): NOW - 1})
-    assert Poller(r, Keys("ns")).promote_due(NOW) == 1
+    assert make_poller(r, Keys("ns")).promote_due(NOW) == 1
     assert r.llen("ns:queue:low") == 1 and r.smembers("ns:queues") == {b"low"}
     assert r.zcard("schedule") == 1 and not r.exists("queue:low")
 
@@ -177,7 +188,7 @@ def test_recovery_in_a_namespace(r: redis.Redis) -> None:
     keys = Keys("ns")
     give_inflight(r, "h:1:a", [job("j1", "low")], keys)
     register(r, "h:1:a", NOW - 100, keys)
-    assert recover_orphans(r, keys, now_s=NOW) == {"h:1:a": 1}
+    assert recover_orphans(r, keys, now_s=NOW, stale_after_s=Config().recovery_timeout_s) == {"h:1:a": 1}
     assert r.llen("ns:queue:low") == 1 and r.smembers("ns:queues") == {b"low"}
     assert r.llen("ns:pyq:wake:low") == 1
     assert r.keys("*") and all(k.startswith(b"ns:") for k in r.keys("*"))
@@ -277,7 +288,7 @@ def test_prune_drops_members_without_info_at_most_once_a_minute(r: redis.Redis) 
 def test_run_promotes_and_recovers_until_stopped(r: redis.Redis) -> None:
     r.zadd("schedule", {job("s1"): time.time() - 1})
     give_inflight(r, "dead:1:a", [job("d1")])
-    poller = Poller(r, Keys(), poll_interval_average=0.02, rng=LowRandom(0.0))
+    poller = make_poller(r, Keys(), poll_interval_average_s=0.02, rng=LowRandom(0.0))
     stop = threading.Event()
     thread = threading.Thread(target=poller.run, args=(stop,), daemon=True)
     thread.start()
@@ -292,7 +303,7 @@ def test_run_promotes_and_recovers_until_stopped(r: redis.Redis) -> None:
 
 def test_run_survives_an_unreachable_redis_and_logs_once(caplog: pytest.LogCaptureFixture) -> None:
     down = redis.Redis(port=free_port(), socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
-    poller = Poller(down, Keys(), poll_interval_average=0.01, rng=LowRandom(0.0))
+    poller = make_poller(down, Keys(), poll_interval_average_s=0.01, rng=LowRandom(0.0))
     cycles: list[int] = []
     real_cycle = poller.cycle
     poller.cycle = lambda now_s=None: (cycles.append(1), real_cycle(now_s))[1]  # type: ignore[method-assign]

@@ -18,17 +18,14 @@ import click
 
 from pyq.cli import main as cli_main
 from pyq.config import Config, QueueWeight
+from pyq.config_schema import TOP_LEVEL, env_var, file_key
 
 ROOT = Path(__file__).resolve().parent.parent
 QUEUE_YML = ROOT / "config" / "queue.yml"
 #: Config fields that record where the settings came from; not settable.
 NOT_SETTINGS = ("environment", "source")
-#: Config fields written as a nested key in a file.
-FILE_KEYS = {"metrics_port": "metrics.port", "metrics_host": "metrics.host"}
 #: Click parameter names that differ from the Config field they set.
-FLAG_FIELDS = {"requires": "require", "verbose": "log_level"}
-#: Fields without a PYQ_<NAME> variable.
-NO_ENV = ("cron",)
+FLAG_FIELDS = {"requires": "require", "verbose": "log_level", "timeout": "timeout_s"}
 #: Width click wraps help text to, fixed so the output is the same on every terminal.
 HELP_WIDTH = 100
 _COMMENT = re.compile(r"^(?P<indent>\s*)(?P<key>[a-z_]+):[^#]*#\s?(?P<text>.*)$")
@@ -46,7 +43,7 @@ layer overriding the one before:
 2. `REDIS_URL` from the environment (for `redis_url` only);
 3. the file's top-level keys;
 4. the file's section named after the environment (`production:`), chosen by `-e`, else `PYQ_ENV`,
-   `RAILS_ENV` or `APP_ENV`;
+   `APP_ENV`, `RAILS_ENV` or `RACK_ENV` (Sidekiq's order), else `development`;
 5. `PYQ_<NAME>` environment variables (`PYQ_CONCURRENCY=20`);
 6. command-line flags.
 
@@ -54,9 +51,41 @@ layer overriding the one before:
 an unset `${VAR}` without a default is an error. `PYQ_QUEUES` lists queues separated by spaces or `;`,
 each `name` or `name,weight` (`PYQ_QUEUES="critical,3 default,2 low"`); `PYQ_REQUIRE` and `PYQ_LABELS`
 are comma-separated. A bad value stops the start with one line naming the file, the dotted key and what
-was expected, and exit status 2. Unknown keys are refused with a suggestion; Sidekiq's `verbose` is
-ignored, `pidfile` and `logfile` are ignored with a warning, and `capsules` is refused (run one pool per
-queue group instead).
+was expected, and exit status 2. Unknown keys are refused with a suggestion whatever their value; Sidekiq's
+`verbose` is ignored, `pidfile` and `logfile` are ignored with a warning, and `capsules` is refused (run one
+pool per queue group instead).
+
+**Environment sections.** A top-level key that is not a setting is an environment section when its value
+is a mapping (or empty) and its name is `development`, `test`, `staging`, `production`, `qa`, `uat`,
+`demo`, `sandbox`, `preview` or `ci`, or the selected environment, or when it holds at least one setting
+(`eu: {concurrency: 4}`). Anything else (`metric:`, `crons:`) is an unknown setting. Every section is
+checked at load, not only the selected one: its keys always, its values unless they read `${VAR}` or the
+file holds ERB. `-e NAME` must name a section when the file has sections (the error lists them); a file
+without sections serves every environment, and an environment named by a variable needs no section.
+
+**ERB.** As Sidekiq does, the file text is rendered before YAML is parsed, but only these tags are
+evaluated: `<%= ENV["X"] %>` (unset: empty), `<%= ENV["X"] || 5 %>`, `<%= ENV.fetch("X") %>` (unset: an
+error), `<%= ENV.fetch("X", 5) %>`, `<%= ENV.fetch("X") { 5 } %>`, any of them in `Integer(...)` or with
+`.to_i`, and `<%# comments %>`. Any other tag stops the start, naming the file and line; write `${X:-5}`
+instead.
+
+**Other gems' keys.** sidekiq-scheduler's `schedule` (top level, or under `scheduler:`) is read into
+`cron`: entries with `cron:`, or `every:` periods a cron expression repeats exactly (`30s`, `15m`, `2h`,
+`1d`, `1w`; they fire on the clock's multiples), with `class`, `queue`, `args`, `description`, `enabled`
+and `retry`. `at`, `in`, `interval` and other periods are refused with what to write instead.
+sidekiq-limit_fetch's `limits`, `process_limits`, `blocking`, sidekiq-cron's `cron_poll_interval` and
+sidekiq-failures' keys are refused with pyq's way to do the same.
+
+```yaml
+# config/sidekiq.yml, read by Sidekiq and by `pyq -C config/sidekiq.yml`
+:concurrency: <%= ENV.fetch("RAILS_MAX_THREADS") { 5 } %>
+:queues: [critical, default]
+:scheduler:
+  :schedule:
+    cleanup: {every: 15m, class: CleanupJob}
+production:
+  :concurrency: <%= Integer(ENV.fetch("SIDEKIQ_THREADS", 10)) %>
+```
 
 | file key | default | environment | flag | meaning |
 |---|---|---|---|---|
@@ -76,7 +105,7 @@ Every flag overrides the config file and `PYQ_*` variables (see [configuration.m
 # --- configuration.md -----------------------------------------------------------------------------------
 
 def config_meanings(path: Path = QUEUE_YML) -> dict[str, str]:
-    """Config field -> the comment on its line in config/queue.yml (``metrics: port:`` -> metrics_port)."""
+    """Config field -> the comment on its key's line in config/queue.yml (``metrics: port:`` -> metrics_port)."""
     meanings: dict[str, str] = {}
     parent = ""
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -85,7 +114,7 @@ def config_meanings(path: Path = QUEUE_YML) -> dict[str, str]:
         match = _COMMENT.match(line)
         if match is None:
             continue
-        key = match["key"] if not match["indent"] else f"{parent}_{match['key']}"
+        key = TOP_LEVEL.get(match["key"], match["key"]) if not match["indent"] else f"{parent}_{match['key']}"
         meanings.setdefault(key, match["text"].strip())
     return meanings
 
@@ -133,8 +162,9 @@ def configuration_md() -> str:
     meanings, flags = config_meanings(), config_flags()
     rows = []
     for field in settings():
-        env = "" if field.name in NO_ENV else f"`PYQ_{field.name.upper()}`"
-        key = FILE_KEYS.get(field.name, field.name)
+        var = env_var(field.name)
+        env = f"`{var}`" if var else ""
+        key = file_key(field.name)
         meaning = meanings.get(field.name, "").replace("|", "\\|")
         rows.append(f"| `{key}` | {show(default_of(field))} | {env} | {flags.get(field.name, '')} | {meaning} |")
     return CONFIG_INTRO + "\n".join(rows) + "\n"

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from .connection import redact
 from .errors import ConfigError
+from .payload import TimeStyle
 
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_:.\-]+")
 _INT = re.compile(r"\s*[+-]?\d+\s*")
@@ -86,6 +87,14 @@ def choice(*options: str) -> Check:
             fail(where, "one of " + ", ".join(options), value)
         return value.strip().lower()
     return check
+
+
+def time_style(value: Any, where: str) -> TimeStyle:
+    """``float`` or ``ms``, typed as the payload timestamp style every writer takes."""
+    word = value.strip().lower() if isinstance(value, str) else None
+    if word not in ("float", "ms"):
+        fail(where, "one of float, ms", value)
+    return "ms" if word == "ms" else "float"
 
 
 def optional(inner: Check) -> Check:

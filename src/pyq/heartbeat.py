@@ -36,9 +36,6 @@ from .logs import Outage
 
 log = logging.getLogger(__name__)
 
-#: Seconds between beats (Sidekiq 6: 5, Sidekiq 7/8: 10; anything well under the 60 s expiry works).
-BEAT_INTERVAL_S = 5.0
-
 
 class WorkerState(Protocol):
     """What the heartbeat needs from the worker it reports on."""
@@ -108,7 +105,7 @@ class Heartbeat:
     """Publishes one worker process in Sidekiq's registry and relays remote signals to it."""
 
     def __init__(self, redis: Any, keys: Keys, identity: str, info: dict[str, Any], state: WorkerState,
-                 interval_s: float = BEAT_INTERVAL_S) -> None:
+                 interval_s: float) -> None:
         self.redis = redis
         self.keys = keys
         self.identity = identity

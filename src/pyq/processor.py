@@ -35,6 +35,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from . import middleware, payload, poison, retry
+from .config import Config
 from .context import JobContext
 from .error_fields import caused_by_shutdown, error_class_name, error_message
 from .errors import ArgumentError, InvalidPayload, Shutdown
@@ -52,12 +53,17 @@ job_log = logging.getLogger("pyq.job")
 
 @dataclass(frozen=True)
 class Settings:
-    """The part of the config the processor needs."""
+    """The part of the config the processor needs; the defaults live in :class:`~pyq.config.Config`."""
 
-    max_retries: int = retry.DEFAULT_MAX_RETRIES
-    dead_max_jobs: int = 10_000
-    dead_timeout_s: int = 15_552_000
-    time_style: payload.TimeStyle = "float"
+    max_retries: int
+    dead_max_jobs: int
+    dead_timeout_s: int
+    time_style: payload.TimeStyle
+
+    @classmethod
+    def from_config(cls, config: Config) -> Settings:
+        return cls(max_retries=config.max_retries, dead_max_jobs=config.dead_max_jobs,
+                   dead_timeout_s=config.dead_timeout_s, time_style=config.time_style)
 
 
 class Processor:

@@ -37,8 +37,6 @@ log = logging.getLogger(__name__)
 WAKE_CAP = 16
 #: Seconds the ``process_cleanup`` guard lives: ``processes`` is pruned at most this often.
 CLEANUP_GUARD_S = 60
-#: Seconds after its last beat that a process counts as dead for orphan recovery.
-RECOVERY_TIMEOUT_S = 60.0
 #: Recoveries after which a job counts as the cause of its workers' deaths and goes to the dead set
 #: as ``pyq.WorkerCrashed`` (a job that segfaults its worker would otherwise kill a worker forever).
 MAX_CRASHES = 3
@@ -74,7 +72,7 @@ def _recover_call(keys: Keys, identity: str, now_s: float | None,
 
 
 def recover_orphans(redis: Any, keys: Keys, *, now_s: float | None = None,
-                    stale_after_s: float = RECOVERY_TIMEOUT_S) -> dict[str, int]:
+                    stale_after_s: float) -> dict[str, int]:
     """Recover every in-flight owner whose heartbeat is stale: {identity: jobs pushed back}.
 
     Live owners are left alone and absent from the result; one pipeline for all owners.
@@ -138,10 +136,9 @@ def prune_processes(redis: Any, keys: Keys) -> int:
 class Poller:
     """Promotes due jobs and recovers orphans on a randomised schedule shared by the fleet."""
 
-    def __init__(self, redis: Any, keys: Keys, *, time_style: payload.TimeStyle = "float",
-                 average_interval_s: float = 5.0, poll_interval_average: float | None = None,
-                 recovery_timeout_s: float = RECOVERY_TIMEOUT_S, rng: random.Random | None = None,
-                 batch: int = 100) -> None:
+    def __init__(self, redis: Any, keys: Keys, *, time_style: payload.TimeStyle,
+                 average_scheduled_poll_interval_s: float, poll_interval_average_s: float | None,
+                 recovery_timeout_s: float, rng: random.Random | None = None, batch: int = 100) -> None:
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
         if time_style not in ("float", "ms"):
@@ -149,8 +146,8 @@ class Poller:
         self.redis = redis
         self.keys = keys
         self.time_style = time_style
-        self.average_interval_s = average_interval_s
-        self.poll_interval_average = poll_interval_average
+        self.average_scheduled_poll_interval_s = average_scheduled_poll_interval_s
+        self.poll_interval_average_s = poll_interval_average_s
         self.recovery_timeout_s = recovery_timeout_s
         self.rng = rng or random.Random()
         self.batch = batch
@@ -173,16 +170,16 @@ class Poller:
         return moved
 
     def next_interval(self, process_count: int) -> float:
-        """Seconds until the next cycle: each of N processes waits on average N × ``average_interval_s``,
-        so together they poll about once per average (a fixed ``poll_interval_average`` replaces that)."""
+        """Seconds until the next cycle: each of N processes waits on average N × ``average_scheduled_poll_interval_s``,
+        so together they poll about once per average (a fixed ``poll_interval_average_s`` replaces that)."""
         count = max(process_count, 1)
-        average_s = self.poll_interval_average if self.poll_interval_average is not None \
-            else count * self.average_interval_s
+        average_s = self.poll_interval_average if self.poll_interval_average_s is not None \
+            else count * self.average_scheduled_poll_interval_s
         return polling.random_interval_s(average_s, count, self.rng)
 
     def initial_wait(self) -> float:
         """Seconds before the first cycle (Sidekiq: 10 s unless a fixed average is set, plus up to 5 s)."""
-        return polling.initial_wait_s(self.rng, 0.0 if self.poll_interval_average is not None
+        return polling.initial_wait_s(self.rng, 0.0 if self.poll_interval_average_s is not None
                                       else polling.INITIAL_WAIT_S)
 
     def cycle(self, now_s: float | None = None) -> None:
@@ -204,7 +201,7 @@ class Poller:
                 self.cycle()
                 count = int(self.redis.scard(self.keys.processes))
             except Exception as exc:  # the poller must outlive any one failure
-                self.outage.failed(exc, self.average_interval_s)
+                self.outage.failed(exc, self.average_scheduled_poll_interval_s)
             else:
                 self.outage.ok()
             stop.wait(self.next_interval(count))

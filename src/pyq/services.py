@@ -24,10 +24,11 @@ def build(config: Config, redis: Any, keys: Keys, identity: str, state: WorkerSt
     """The heartbeat (the worker deregisters through it) and every loop to run in its own thread."""
     info = process_info(identity, concurrency=config.concurrency, started_at=started_at,
                         queues=[(q.name, q.weight) for q in config.queues], tag=config.tag, labels=config.labels)
-    heartbeat = Heartbeat(redis, keys, identity, info, state, config.heartbeat_interval)
-    poller = Poller(redis, keys, time_style=config.time_format,
-                    average_interval_s=config.average_scheduled_poll_interval,
-                    poll_interval_average=config.poll_interval_average, recovery_timeout_s=config.recovery_timeout)
+    heartbeat = Heartbeat(redis, keys, identity, info, state, config.heartbeat_interval_s)
+    poller = Poller(redis, keys, time_style=config.time_style,
+                    average_scheduled_poll_interval_s=config.average_scheduled_poll_interval_s,
+                    poll_interval_average_s=config.poll_interval_average_s,
+                    recovery_timeout_s=config.recovery_timeout_s)
     loops: list[Loop] = [("heartbeat", heartbeat.run), ("poller", poller.run),
                          ("cron", cron_loop(config, redis, keys))]
     return heartbeat, loops
@@ -43,7 +44,7 @@ def cron_loop(config: Config, redis: Any, keys: Keys) -> Callable[[Any], None]:
     if config.schedule_file:
         jobs += cron.load_schedule_file(config.schedule_file)
     version = config.sidekiq_cron_version
-    client = Client(connection=redis, namespace=config.namespace, time_style=config.time_format)
+    client = Client(connection=redis, namespace=config.namespace, time_style=config.time_style)
     poller = cron.CronPoller(redis, keys, client, version=version)
 
     def run(stop: Any) -> None:

@@ -74,7 +74,7 @@ class Supervisor:
         while any(slot.pid for slot in self.slots) or not self.stopping:
             self._handle_signals()
             if self.stopping and deadline is None:
-                deadline = time.monotonic() + self.config.timeout + EXIT_GRACE_S
+                deadline = time.monotonic() + self.config.timeout_s + EXIT_GRACE_S
             self._reap()
             if deadline is not None and time.monotonic() > deadline:
                 self._kill_remaining()
@@ -93,7 +93,7 @@ class Supervisor:
             signum = self._pending.pop(0)
             if signum in (signal.SIGTERM, signal.SIGINT):
                 if not self.stopping:
-                    log.info("stopping: workers finish running jobs for up to %ss", self.config.timeout)
+                    log.info("stopping: workers finish running jobs for up to %ss", self.config.timeout_s)
                     self.stopping, self._stop_at = True, time.monotonic()
                 elif time.monotonic() - self._stop_at < 1.0:
                     continue  # the same request delivered twice (e.g. to the whole process group)

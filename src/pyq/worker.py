@@ -61,9 +61,8 @@ class Worker:
         self.fetcher = Fetcher(self.redis, self.keys, identity, QueueOrder(queues))
         self.acker = Acker(self.redis, self.keys, identity)
         self.metrics = metrics.worker_metrics(config, self.redis, self.keys)
-        self.processor = Processor(self.redis, self.keys, identity, self.acker, Settings(
-            config.max_retries, config.dead_max_jobs, config.dead_timeout, config.time_format),  # type: ignore[arg-type]
-            middleware=self.metrics.middleware)
+        self.processor = Processor(self.redis, self.keys, identity, self.acker, Settings.from_config(config),
+                                   middleware=self.metrics.middleware)
         self.stopping = threading.Event()      # no more fetching
         self.finished = threading.Event()      # shutdown complete
         self._quiet = threading.Event()
@@ -168,7 +167,7 @@ class Worker:
             try:
                 if outage.failing:
                     self.reclaim_lost_fetches()
-                units = self.fetcher.retrieve_work(room) or self.fetcher.take_when_pushed(self.config.fetch_wait)
+                units = self.fetcher.retrieve_work(room) or self.fetcher.take_when_pushed(self.config.fetch_wait_s)
                 outage.ok()
             except RedisError as exc:
                 outage.failed(exc, 1.0)
@@ -238,7 +237,7 @@ class Worker:
     # --- shutdown ---------------------------------------------------------------------------
     def shutdown(self) -> None:
         """Sidekiq's stop: put back what did not start, wait until the deadline, put back the rest."""
-        deadline = time.monotonic() + self.config.timeout
+        deadline = time.monotonic() + self.config.timeout_s
         self._quiet.set()
         self.stopping.set()
         self._join_fetcher()
@@ -263,7 +262,7 @@ class Worker:
         self.inflight.wake()
         fetcher = self._threads.get("fetcher")
         if fetcher is not None and fetcher is not threading.current_thread():
-            fetcher.join(self.config.fetch_wait + connection.SOCKET_TIMEOUT_S)
+            fetcher.join(self.config.fetch_wait_s + connection.SOCKET_TIMEOUT_S)
 
     def _drain_buffer(self) -> list[UnitOfWork]:
         units = []

@@ -23,9 +23,6 @@ from .entry import Entry, decode
 SORTED_SETS = ("schedule", "retry", "dead")
 #: Optimistic attempts per operation before giving up on a set that keeps changing.
 MAX_TRIES = 50
-#: Sidekiq's dead-set limits, used by :meth:`SetOps.set_kill` unless given.
-DEAD_TIMEOUT_S = 15_552_000
-DEAD_MAX_JOBS = 10_000
 #: Most wake-up markers kept per queue (as the enqueue script).
 WAKE_CAP = 16
 
@@ -90,8 +87,8 @@ class SetOps:
         """Retry every readable entry; returns how many were pushed."""
         return sum(self.set_retry(name, e, now_s) for e in list(self._scan_set(name)) if e.job is not None)
 
-    def set_kill(self, entry: Entry | str, now_s: float | None = None, dead_timeout_s: int = DEAD_TIMEOUT_S,
-                 dead_max_jobs: int = DEAD_MAX_JOBS) -> bool:
+    def set_kill(self, entry: Entry | str, *, dead_timeout_s: int, dead_max_jobs: int,
+                 now_s: float | None = None) -> bool:
         """Move a retry entry to the dead set now, trimming it as a death does."""
         found = self._entry("retry", entry)
         if found is None:

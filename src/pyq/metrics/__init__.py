@@ -53,6 +53,6 @@ def worker_metrics(config: Config, redis: Any, keys: Keys) -> WorkerMetrics:
     if config.metrics_port is not None and os.environ.get(MULTIPROC_ENV):
         recorders.append(JobMetrics())
     if config.execution_metrics:
-        tracker = ExecutionTracker(redis, keys, "ms" if config.time_format == "ms" else "float")
+        tracker = ExecutionTracker(redis, keys, config.time_style)
         recorders.append(tracker)
     return WorkerMetrics([TimedMiddleware(recorders)] if recorders else [], tracker)
