@@ -133,7 +133,7 @@ def run_one(worker: Worker, r: redis.Redis) -> None:
 
 def test_worker_times_its_jobs_inside_the_process_wide_chain(r: redis.Redis) -> None:
     # Given a worker with execution metrics, and a middleware registered after the worker was built
-    worker = Worker(Config(execution_metrics=True, time_format="ms"), "testhost:1:metered", redis=r)
+    worker = Worker(Config(execution_metrics=True, time_style="ms"), "testhost:1:metered", redis=r)
     seen: list[int] = []
     added = middleware.add_server_middleware(lambda ctx, call_next: (seen.append(1), call_next())[1])
     try:

@@ -173,7 +173,7 @@ class Poller:
         """Seconds until the next cycle: each of N processes waits on average N × ``average_scheduled_poll_interval_s``,
         so together they poll about once per average (a fixed ``poll_interval_average_s`` replaces that)."""
         count = max(process_count, 1)
-        average_s = self.poll_interval_average if self.poll_interval_average_s is not None \
+        average_s = self.poll_interval_average_s if self.poll_interval_average_s is not None \
             else count * self.average_scheduled_poll_interval_s
         return polling.random_interval_s(average_s, count, self.rng)
 

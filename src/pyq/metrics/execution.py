@@ -9,7 +9,7 @@ in a BITFIELD of unsigned 16-bit saturating counters. ``CLASS`` is the
 Key formats (UTC):
 
 ==============  =====================  ==========================
-what            Sidekiq 7 (default)    Sidekiq 8 (``time_format: ms``) 
+what            Sidekiq 7 (default)    Sidekiq 8 (``time_format: ms``)
 ==============  =====================  ==========================
 minute hash     ``j|YYYYMMDD|H:M``     ``j|YYMMDD|H:MM``
 10-minute hash  --                     ``j|YYMMDD|H:T`` (3 days)
