@@ -266,13 +266,29 @@ def test_sentinel_url_with_a_wrong_password_is_refused(tmp_path: Path, protected
 
 # --- passwords in logs --------------------------------------------------------------------------------
 
-@pytest.mark.slow
-def test_pool_with_a_wrong_password_logs_the_url_masked(tmp_path: Path, protected_master: int) -> None:
-    url = f"redis://:n0tTheP4ss@127.0.0.1:{protected_master}/0"
-    log_path = tmp_path / "pool.log"
+def refused_start(tmp_path: Path, url: str) -> list[str]:
+    """Run a pool against ``url``; it must exit 2 by itself. Returns its error lines."""
     with running_pool(tmp_path, url) as proc:
-        wait_until(lambda: "cannot reach Redis" in log_path.read_text(errors="replace"), timeout=15)
-        assert proc.poll() is None, "the pool keeps retrying instead of exiting"
-    log = log_path.read_text(errors="replace")
-    assert f"redis://:***@127.0.0.1:{protected_master}/0" in log
-    assert "n0tTheP4ss" not in log
+        assert proc.wait(timeout=20) == 2, "the pool should stop, not retry forever"
+    log = (tmp_path / "pool.log").read_text(errors="replace")
+    assert "Traceback" not in log
+    return [line for line in log.splitlines() if "ERROR" in line]
+
+
+def test_pool_with_a_wrong_password_exits_2_with_one_masked_line(tmp_path: Path, protected_master: int) -> None:
+    [line] = refused_start(tmp_path, f"redis://:n0tTheP4ss@127.0.0.1:{protected_master}/0")
+    assert f"redis://:***@127.0.0.1:{protected_master}/0 refused pyq" in line
+    assert "n0tTheP4ss" not in line
+
+
+def test_pool_without_the_password_redis_asks_for_exits_2(tmp_path: Path, protected_master: int) -> None:
+    [line] = refused_start(tmp_path, f"redis://127.0.0.1:{protected_master}/0")
+    assert f"redis://127.0.0.1:{protected_master}/0 refused pyq" in line
+
+
+def test_pool_whose_acl_user_may_not_run_scripts_exits_2(tmp_path: Path, protected_master: int) -> None:
+    # Given a user that may PING but not load or run scripts
+    admin = redis.Redis(port=protected_master, password="m4ster")
+    admin.execute_command("ACL", "SETUSER", "pinger", "on", ">p1ng", "+ping", "+hello", "+client", "~*")
+    [line] = refused_start(tmp_path, f"redis://pinger:p1ng@127.0.0.1:{protected_master}/0")
+    assert f"redis://pinger:***@127.0.0.1:{protected_master}/0 refused pyq" in line

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -199,3 +200,20 @@ def test_pool_serves_metrics_that_add_up_across_a_worker_restart(tmp_path: Path,
         wait_until(lambda: scrape(port).get(("pyq_processes", ())) == 2, timeout=20)
         assert got[("pyq_queue_size", (("queue", "default"),))] == 0
 
+
+
+def test_pool_whose_metrics_port_is_taken_exits_2_before_forking(tmp_path: Path, redis_url: str,
+                                                                  r: redis.Redis) -> None:
+    # Given something already listening on the metrics port
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # When a pool is started with that port
+        with running_pool(tmp_path, redis_url, metrics={"port": port, "host": "127.0.0.1"}) as proc:
+            assert proc.wait(timeout=20) == 2
+    # Then it said why in one line, and no worker ever registered
+    log = (tmp_path / "pool.log").read_text()
+    [line] = [line for line in log.splitlines() if "ERROR" in line]
+    assert f"metrics: cannot listen on 127.0.0.1:{port}" in line and "Traceback" not in log
+    assert r.scard("processes") == 0

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import click
+import redis
 
 from . import __version__, admin, logs
 from .config import Config, load, parse_queue
-from .connection import connect
-from .errors import RET_USAGE, ConfigError
+from .connection import PERMANENT_ERRORS, connect, probe, redact
+from .errors import RET_USAGE, CannotStart, ConfigError
+from .logs import Outage
 
 log = logging.getLogger("pyq.cli")
 
@@ -69,8 +71,12 @@ def run_pool(config: Config) -> int:
     except ConfigError as exc:
         log.error("%s", exc)
         return RET_USAGE
-    wait_for_redis(config)
-    return Supervisor(config).run()
+    try:
+        wait_for_redis(config)
+        return Supervisor(config).run()
+    except CannotStart as exc:
+        log.error("%s", exc)
+        return RET_USAGE
 
 
 def import_jobs(modules: tuple[str, ...] | list[str]) -> None:
@@ -94,22 +100,20 @@ def import_jobs(modules: tuple[str, ...] | list[str]) -> None:
             raise ConfigError(f"require: cannot import {entry!r}: {type(exc).__name__}: {exc}") from exc
 
 
-def wait_for_redis(config: Config) -> None:
-    """Block until Redis answers PING, logging once (then every minute) instead of a traceback loop."""
+def wait_for_redis(config: Config, retry_every_s: float = 2.0) -> None:
+    """Block until Redis answers; an outage is logged once, a refusal no retry can heal raises CannotStart."""
     conn = connect(config.redis_url)
-    first_failure: float | None = None
-    last_log = 0.0
-    while True:
-        try:
-            conn.ping()
-            if first_failure is not None:
-                log.info("Redis at %s is up after %.0fs", config.redacted_url(), time.monotonic() - first_failure)
-            conn.close()
-            return
-        except Exception as exc:
-            now = time.monotonic()
-            if first_failure is None or now - last_log > 60:
-                log.error("cannot reach Redis at %s (%s); retrying every 2s", config.redacted_url(), exc)
-                last_log = now
-            first_failure = first_failure or now
-            time.sleep(2)
+    outage = Outage(log, f"start ({config.redacted_url()})")
+    try:
+        while True:
+            try:
+                probe(conn)
+                outage.ok()
+                return
+            except PERMANENT_ERRORS as exc:
+                raise CannotStart(f"Redis at {config.redacted_url()} refused pyq: {redact(str(exc))}") from exc
+            except (redis.RedisError, OSError) as exc:
+                outage.failed(exc, retry_every_s)
+                time.sleep(retry_every_s)
+    finally:
+        conn.close()

@@ -33,6 +33,19 @@ def redact(url: str) -> str:
     return _QUERY_PASSWORD.sub(lambda m: f"{m['name']}***", masked)
 
 
+#: Replies no retry can heal: a wrong or missing password (WRONGPASS, NOAUTH) or an ACL denial (NOPERM).
+PERMANENT_ERRORS = (redis.AuthenticationError, redis.exceptions.NoPermissionError)
+
+#: Run once at start: pyq needs PING, SCRIPT LOAD and EVALSHA; an ACL that refuses them stops the pool.
+_PROBE_LUA = "return 1"
+
+
+def probe(conn: redis.Redis) -> None:
+    """Raise unless ``conn`` answers and may run scripts (the commands every pyq process uses)."""
+    conn.ping()
+    conn.evalsha(conn.script_load(_PROBE_LUA), 0)
+
+
 def connect(url: str, **options: Any) -> redis.Redis:
     """A client for ``url``; ``options`` go to redis-py (e.g. ``socket_timeout``)."""
     options.setdefault("socket_timeout", SOCKET_TIMEOUT_S)

@@ -22,6 +22,10 @@ class ConfigError(PyqError):
     """A configuration problem; the message names the file, the key and what was expected."""
 
 
+class CannotStart(PyqError):
+    """A startup problem no retry can heal (bad credentials, an ACL denial, a taken port): one line, exit 2."""
+
+
 class ArgumentError(PyqError, TypeError):
     """The payload's arguments do not fit the job's signature (stored as Ruby's ArgumentError)."""
 

@@ -65,11 +65,15 @@ class Outage:
     def failing(self) -> bool:
         return self.since_s is not None
 
-    def failed(self, exc: BaseException, retry_every_s: float) -> None:
-        """A call failed: log the first failure of an outage, stay quiet for the rest."""
+    def failed(self, exc: BaseException, retry_every_s: float | None) -> None:
+        """A call failed: log the first failure of an outage, stay quiet for the rest.
+
+        ``retry_every_s`` is None for callers that retry when asked (a metrics scrape), not on a clock.
+        """
         if self.since_s is None:
             self.since_s = time.monotonic()
-            self.logger.error("%s: Redis unavailable (%s); retrying every %gs", self.what, exc, retry_every_s)
+            then = f"retrying every {retry_every_s:g}s" if retry_every_s is not None else "retrying when asked again"
+            self.logger.error("%s: Redis unavailable (%s); %s", self.what, exc, then)
 
     def ok(self) -> None:
         """A call worked: log the outage's end once."""

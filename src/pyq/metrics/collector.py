@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..keys import Keys
+from ..logs import Outage
 
 log = logging.getLogger("pyq.metrics")
 
@@ -22,6 +23,7 @@ class RedisCollector:
     def __init__(self, redis: Any, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
+        self.outage = Outage(log, "metrics")
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
@@ -31,9 +33,10 @@ class RedisCollector:
         try:
             snap = Api(self.redis, self.keys).overview()
         except Exception as exc:  # Redis down: report it instead of failing the whole scrape
-            log.warning("metrics: cannot read Redis: %s", exc)
+            self.outage.failed(exc, retry_every_s=None)
             yield GaugeMetricFamily("pyq_redis_up", "1 when Redis answered this scrape.", value=0)
             return
+        self.outage.ok()
         yield GaugeMetricFamily("pyq_redis_up", "1 when Redis answered this scrape.", value=1)
         size = GaugeMetricFamily("pyq_queue_size", "Jobs waiting in a queue.", labels=["queue"])
         latency = GaugeMetricFamily("pyq_queue_latency_seconds", "Age of the oldest job in a queue.",

@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from ..config import Config
+from ..errors import CannotStart
 from ..keys import Keys
 from . import MULTIPROC_ENV
 
@@ -58,9 +59,9 @@ class PoolMetrics:
         try:
             self._sock = bind(self.config.metrics_host, int(self.config.metrics_port or 0))
         except OSError as exc:
-            log.error("metrics: cannot listen on %s:%s (%s); running without /metrics",
-                      self.config.metrics_host, self.config.metrics_port, exc)
-            return
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise CannotStart(f"metrics: cannot listen on {self.config.metrics_host}:{self.config.metrics_port}"
+                              f" ({exc.strerror or exc})") from exc
         self._fork()
 
     def _fork(self) -> None:
