@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything the test suite needs (Python packages, redis-server, Ruby Sidekiq) and runs it.
+# Installs everything the test suite needs (Python packages and build tools into a virtualenv,
+# redis-server, Ruby Sidekiq, Prometheus, Chromium) and runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -15,5 +16,6 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 bash scripts/install.sh
+source scripts/venv.sh
 ruff check src tests examples bench tools
 python3 -m pytest "$@"

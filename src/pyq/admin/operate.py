@@ -173,7 +173,7 @@ def web(ctx: click.Context, host: str, port: int, password: str | None, no_auth:
     try:
         server = make_server(build(config, redis_url, password or None), host, port)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise BadUsage(f"pyq web: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     click.echo(f"pyq dashboard on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
     try:
         server.serve_forever()
