@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import ConfigError
+from .payload import ruby_to_s
 
 __all__ = ["render"]
 
@@ -69,7 +70,7 @@ def _evaluate(code: str, env: Mapping[str, str], where: str) -> str:
         if inner.startswith("(") and inner.endswith(")"):
             inner = inner[1:-1].strip()
         return str(_to_i(_read(inner, env, where)))
-    return _to_s(_read(code, env, where))
+    return ruby_to_s(_read(code, env, where))
 
 
 def _read(code: str, env: Mapping[str, str], where: str) -> Any:
@@ -99,12 +100,6 @@ def _literal(token: str | None) -> Any:
     return float(token) if "." in token else int(token)
 
 
-def _to_s(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _integer(value: Any, where: str, code: str) -> int:

@@ -233,3 +233,12 @@ def _strip_markers(value: Any) -> Any:
     if isinstance(value, list):
         return [_strip_markers(v) for v in value]
     return value
+
+
+def ruby_to_s(value: Any) -> str:
+    """``value.to_s`` as Ruby writes it (``nil`` → ``""``, ``true``/``false``), for text Ruby reads back."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

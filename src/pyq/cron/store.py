@@ -194,7 +194,7 @@ class CronStore:
                   "active_job": flag(job.active_job), "queue_name_prefix": "", "queue_name_delimiter": "",
                   "symbolize_args": flag(False), "source": job.source}
         if self.version == 2:
-            fields |= {"namespace": job.namespace, "retry": _ruby_text(job.retry)}
+            fields |= {"namespace": job.namespace, "retry": payload.ruby_to_s(job.retry)}
         return fields
 
     def decode(self, fields: dict[str, str], key: str = "") -> CronJob:
@@ -223,15 +223,6 @@ REMEMBER_S = 24 * 60 * 60
 
 def _fields(raw: dict[Any, Any]) -> dict[str, str]:
     return {text(k): text(v) for k, v in raw.items()}
-
-
-def _ruby_text(value: Any) -> str:
-    """A retry option as Ruby's ``to_s`` writes it: ``""``, ``true``/``false``, or the number."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _read_retry(text: str) -> Any:
