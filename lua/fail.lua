@@ -13,11 +13,12 @@
 -- ARGV[4] job                 the payload to store, with the error fields
 -- ARGV[5] now_s               epoch seconds, for the dead-set age trim
 -- ARGV[6] dead_timeout_s      dead entries older than this are dropped
--- ARGV[7] dead_max_jobs       the dead set keeps at most this many - 1 older entries
+-- ARGV[7] dead_max_jobs       after an insert the dead set keeps its newest dead_max_jobs - 1 entries
 -- ARGV[8] day_ttl_s           expiry of the per-day counters
 --
 -- Returns: 1 if the raw payload was in the in-flight list, 0 if not (it is stored anyway).
---- @include "includes/trim_dead"
+--- @include "includes/bury"
+--- @include "includes/count_failure"
 
 local inflight_key, retry_key, dead_key = KEYS[1], KEYS[2], KEYS[3]
 local processed_key, processed_day_key, failed_key, failed_day_key = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
@@ -29,12 +30,7 @@ local removed = redis.call("LREM", inflight_key, -1, raw)
 if target == "retry" then
   redis.call("ZADD", retry_key, score, job)
 elseif target == "dead" then
-  redis.call("ZADD", dead_key, score, job)
-  trim_dead(dead_key, now_s, dead_timeout_s, dead_max_jobs)
+  bury(dead_key, score, job, now_s, dead_timeout_s, dead_max_jobs)
 end
-for _, key in ipairs({ processed_key, processed_day_key, failed_key, failed_day_key }) do
-  redis.call("INCRBY", key, 1)
-end
-redis.call("EXPIRE", processed_day_key, day_ttl_s)
-redis.call("EXPIRE", failed_day_key, day_ttl_s)
+count_failure(processed_key, processed_day_key, failed_key, failed_day_key, day_ttl_s)
 return removed

@@ -2,7 +2,7 @@
 --
 -- KEYS[1] inflight    list   pyq:inflight:IDENTITY, raw payloads being worked on (LPUSH)
 -- KEYS[2] owners      set    pyq:inflight-owners, identities with an in-flight list
--- KEYS[3..] queues    list   queue:NAME keys in the order to try (weighted order comes from the caller)
+-- KEYS[3..] queue     list   queue:NAME, one key per queue, in the order to try (weighted order comes from the caller)
 -- ARGV[1] identity          this process's identity, added to owners
 -- ARGV[2] count             most jobs to take
 --

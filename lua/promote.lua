@@ -8,11 +8,11 @@
 -- ARGV[4] enqueued_at       JSON text of the new enqueued_at (float seconds or integer ms)
 -- ARGV[5] wake_cap          most markers left on each wake list
 --
--- Builds: queue:NAME and pyq:wake:NAME from each job's "queue" field ("default" when the
--- member is not a JSON object with a string queue: it is pushed anyway, never dropped).
+-- Builds: queue:NAME and pyq:wake:NAME from each job's queue (see queue_of).
 -- Returns: the number of jobs moved; the caller calls again while it equals limit.
 --- @include "includes/push_jobs"
 --- @include "includes/set_enqueued_at"
+--- @include "includes/queue_of"
 
 local zset_key, queues_key = KEYS[1], KEYS[2]
 local prefix, now_s, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -21,11 +21,7 @@ local enqueued_at, wake_cap = ARGV[4], tonumber(ARGV[5])
 local due = redis.call("ZRANGEBYSCORE", zset_key, "-inf", now_s, "LIMIT", 0, limit)
 for _, raw in ipairs(due) do
   redis.call("ZREM", zset_key, raw)
-  local ok, job = pcall(cjson.decode, raw)
-  local queue_name = "default"
-  if ok and type(job) == "table" and type(job["queue"]) == "string" and job["queue"] ~= "" then
-    queue_name = job["queue"]
-  end
+  local queue_name = queue_of(raw)
   local payload = { set_enqueued_at(raw, enqueued_at) }
   push_jobs(queues_key, prefix .. "queue:" .. queue_name, prefix .. "pyq:wake:" .. queue_name,
             queue_name, payload, 1, 1, wake_cap)

@@ -3,16 +3,18 @@
 -- KEYS[1] inflight    list   pyq:inflight:IDENTITY
 -- KEYS[2] queues      set    names of known queues
 -- ARGV[1] prefix             key namespace ("" or "ns:"), to build queue:NAME and pyq:wake:NAME
--- ARGV[2..] pairs            queue name, raw payload, queue name, raw payload, ...
+-- ARGV[2] wake_cap           most markers left on each wake list
+-- ARGV[3..] pairs            queue name, raw payload, queue name, raw payload, ...
 --
 -- A payload is pushed back only if it was still in the in-flight list, so a job that finished
 -- (or was recovered by another process) meanwhile is not run twice by this call. RPUSH puts it
 -- at the tail, where it is taken next (Sidekiq's put-back).
 -- Returns: the number of jobs pushed back.
+--- @include "includes/wake"
 
 local inflight_key, queues_key = KEYS[1], KEYS[2]
-local prefix = ARGV[1]
-local first_pair = 2
+local prefix, wake_cap = ARGV[1], tonumber(ARGV[2])
+local first_pair = 3
 
 local pushed = 0
 for i = first_pair, #ARGV, 2 do
@@ -20,8 +22,7 @@ for i = first_pair, #ARGV, 2 do
   if redis.call("LREM", inflight_key, -1, raw) > 0 then
     redis.call("RPUSH", prefix .. "queue:" .. queue_name, raw)
     redis.call("SADD", queues_key, queue_name)
-    redis.call("LPUSH", prefix .. "pyq:wake:" .. queue_name, "1")
-    redis.call("LTRIM", prefix .. "pyq:wake:" .. queue_name, 0, 15)
+    wake(prefix .. "pyq:wake:" .. queue_name, 1, wake_cap)
     pushed = pushed + 1
   end
 end

@@ -11,6 +11,7 @@ import redis
 from pyq.api import Api
 from pyq.keys import Keys
 from pyq.payload import dumps
+from pyq.scripts import DeadLimits
 
 NOW = 1_755_400_000.0
 
@@ -93,10 +94,10 @@ def test_kill_moves_a_retry_entry_to_dead_and_trims(r: redis.Redis) -> None:
     r.zadd("retry", {failed("k"): NOW + 60})
     r.zadd("dead", {"ancient": NOW - 1000, "a": NOW - 3, "b": NOW - 2})
     api = Api(r)
-    assert api.set_kill("k", now_s=NOW, dead_timeout_s=500, dead_max_jobs=3) is True
+    assert api.set_kill("k", now_s=NOW, dead=DeadLimits(timeout_s=500, max_jobs=3)) is True
     assert r.zcard("retry") == 0 and r.zrange("dead", 0, -1) == [b"b", failed("k").encode()]
     assert r.zscore("dead", failed("k")) == NOW
-    assert api.set_kill("k", dead_timeout_s=500, dead_max_jobs=3) is False
+    assert api.set_kill("k", dead=DeadLimits(timeout_s=500, max_jobs=3)) is False
 
 
 def test_namespaced_sets(r: redis.Redis) -> None:

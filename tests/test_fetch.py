@@ -8,9 +8,9 @@ from collections import Counter
 import pytest
 
 from pyq import payload
-from pyq.fetch import Acker, Fetcher, QueueOrder, utc_day
-from pyq.keys import Keys
-from pyq.scripts import Scripts, assemble, header_slots
+from pyq.fetch import Acker, Fetcher, QueueOrder
+from pyq.keys import Keys, utc_day
+from pyq.scripts import WAKE_CAP, Scripts, assemble, header_slots
 
 KEYS = Keys()
 
@@ -98,6 +98,13 @@ def test_requeue_puts_jobs_back_at_the_front_only_if_still_in_flight(r):
     assert r.lindex("queue:default", -1) == raws[0]  # taken next
     assert r.llen("queue:default") == 2 and r.llen(KEYS.inflight("h:1:x")) == 0
     assert r.llen(KEYS.wake("default")) >= 1
+
+
+def test_requeue_leaves_at_most_wake_cap_markers(r):
+    push_ruby_style(r, "default", WAKE_CAP + 4)
+    fetcher = Fetcher(r, KEYS, "h:1:x", QueueOrder([("default", 0)]))
+    assert fetcher.requeue(fetcher.retrieve_work(WAKE_CAP + 4)) == WAKE_CAP + 4
+    assert r.llen(KEYS.wake("default")) == WAKE_CAP
 
 
 def test_namespace_prefixes_every_key(r):

@@ -16,9 +16,9 @@ import pytest
 import redis
 
 import pyq
-from pyq import payload
+from pyq import payload, scripts
 from pyq.client import Client
-from pyq.scripts import Scripts
+from pyq.keys import Keys
 from rubyhelp import RubyError, requires_ruby, ruby_run, sidekiq_server
 
 GOLDEN = Path(__file__).resolve().parent / "fixtures" / "ruby_payloads.json"
@@ -76,7 +76,7 @@ def test_pyq_promotes_a_ruby_scheduled_job_that_ruby_then_reads(redis_url: str, 
                    'Time.now.to_f + 0.05)', redis_url).strip()
     time.sleep(0.1)
     now = time.time()
-    assert Scripts(r).run("promote", ("schedule", "queues"), ("", repr(now), 10, payload.dumps(now), 16)) == 1
+    assert scripts.promote(Keys(), "schedule", now_s=now, limit=10, enqueued_at=now).run(r) == 1
     [job] = read_from_ruby(redis_url, "late")["queue"]
     assert job["jid"] == jid and job["enqueued_at"] == pytest.approx(now, abs=1e-3)
 

@@ -78,7 +78,7 @@ def test_a_ruby_lock_blocks_a_pyq_enqueue_and_pyq_releases_it(client: pyq.Client
     # And when pyq's worker runs the Ruby-pushed job (payload fields as the gem writes them)
     ruby_payload = {**job, "jid": ruby_jid, "retry": True, "lock": "until_executed", "lock_timeout": 0,
                     "lock_ttl": None, "lock_prefix": "uniquejobs", "lock_args": [42], "lock_digest": digest}
-    ctx = SimpleNamespace(job=ruby_payload, raw=json.dumps(ruby_payload).encode(), redis=r, keys=Keys())
+    ctx = SimpleNamespace(job=ruby_payload, raw=json.dumps(ruby_payload).encode(), redis=r, keys=Keys(), dead=None)
     assert unique.server_middleware(ctx, lambda: "ran") == "ran"
     # Then the Ruby lock is released the gem's way, and pyq can lock the digest again
     assert r.exists(digest, f"{digest}:LOCKED", f"{digest}:INFO") == 0

@@ -14,12 +14,13 @@ import redis
 
 import pyq
 from pool import running_worker, wait_until
-from pyq import middleware, payload
+from pyq import middleware, payload, scripts
 from pyq.config import Config
 from pyq.errors import Shutdown
 from pyq.fetch import Acker, UnitOfWork
 from pyq.keys import Keys
 from pyq.processor import Processor, Settings
+from pyq.scripts import DeadLimits
 
 IDENTITY = "testhost:1:0123456789ab"
 KEYS = Keys()
@@ -198,18 +199,16 @@ def test_dead_set_insert_trims_by_count_and_age(r: redis.Redis) -> None:
 @pytest.mark.parametrize(("target", "retry_size", "dead_size"), [("retry", 1, 0), ("dead", 0, 1), ("discard", 0, 0)])
 def test_fail_script_leaves_in_flight_and_stores_in_one_step(r: redis.Redis, target: str, retry_size: int,
                                                                dead_size: int) -> None:
-    from pyq.scripts import Scripts
-
     r.rpush(KEYS.inflight(IDENTITY), b"other", b"raw", b"raw")
-    keys = [KEYS.inflight(IDENTITY), "retry", "dead", "stat:processed", "stat:processed:d", "stat:failed",
-            "stat:failed:d"]
-    args = [b"raw", target, "950.5", '{"jid":"x"}', "1000.0", 100, 10, 60]
-    assert Scripts(r).run("fail", keys, args) == 1
+    call = scripts.fail(KEYS, IDENTITY, raw=b"raw", target=target, score=950.5, job='{"jid":"x"}', now_s=1000.0,
+                        dead=DeadLimits(timeout_s=100, max_jobs=10), day_ttl_s=60)
+    keys = list(call.keys)
+    assert call.run(r) == 1
     assert r.lrange(KEYS.inflight(IDENTITY), 0, -1) == [b"other", b"raw"]  # exactly one copy removed
     assert (r.zcard("retry"), r.zcard("dead")) == (retry_size, dead_size)
-    assert [int(r.get(k)) for k in keys[3:]] == [1, 1, 1, 1] and 0 < r.ttl("stat:failed:d") <= 60
+    assert [int(r.get(k)) for k in keys[3:]] == [1, 1, 1, 1] and 0 < r.ttl(keys[6]) <= 60
     r.delete(KEYS.inflight(IDENTITY))
-    assert Scripts(r).run("fail", keys, args) == 0  # not in flight (recovered meanwhile): stored anyway
+    assert call.run(r) == 0  # not in flight (recovered meanwhile): stored anyway
 
 
 # --- poison payloads in a real worker --------------------------------------------------------------

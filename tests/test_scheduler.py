@@ -20,6 +20,7 @@ from conftest import free_port, run_loop_for
 from pyq.config import Config
 from pyq.keys import Keys
 from pyq.scheduler import Poller, prune_processes, recover_orphans, recover_process
+from pyq.scripts import DeadLimits
 
 NOW = 1_755_400_000.5
 
@@ -34,7 +35,7 @@ def make_poller(redis: Any, keys: Keys, **options: Any) -> Poller:
     config = Config()
     settings = {"time_style": config.time_style, "recovery_timeout_s": config.recovery_timeout_s,
                 "average_scheduled_poll_interval_s": config.average_scheduled_poll_interval_s,
-                "poll_interval_average_s": config.poll_interval_average_s}
+                "poll_interval_average_s": config.poll_interval_average_s, "dead": DeadLimits.of(config)}
     return Poller(redis, keys, **{**settings, **options})
 
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
 import pytest
 import redis
 
@@ -45,6 +51,11 @@ class Report(pyq.Job, name="T::Report"):
 
     def perform(self, report_id: int, options: dict) -> None:
         DONE.append(("report", report_id, options, self.jid))
+
+
+@pyq.job(name="T::Unique", lock="until_executed", lock_args=lambda args: [args[0]])
+def unique_sync(user_id: int, note: str = "") -> None:
+    DONE.append(("unique", user_id, note))
 
 
 @pyq.job(name="T::Forever")
@@ -125,3 +136,85 @@ def test_pytest_fixtures(pyq_jobs: testing.Jobs) -> None:
 def test_inline_fixture(pyq_inline: testing.Jobs) -> None:
     Report.perform_async(5, {})
     assert DONE[0][:3] == ("report", 5, {}) and len(pyq_inline) == 1
+
+
+def test_bulk_pushes_are_recorded_in_fake_mode(client: Client, r: redis.Redis) -> None:
+    with testing.fake() as jobs:
+        jids = send_welcome.perform_bulk([("a@x",), ("b@x",)])
+        assert jobs.args(send_welcome) == [["a@x"], ["b@x"]]
+        assert [j["jid"] for j in jobs] == jids and len(set(jids)) == 2
+        assert all(j["queue"] == "mail" and "enqueued_at" in j for j in jobs)
+        middleware.add_client_middleware(lambda job, call_next: call_next(job))  # the per-job bulk path too
+        send_welcome.perform_bulk([("c@x",)])
+        assert jobs.args(send_welcome)[-1] == ["c@x"]
+        assert jobs.drain() == 3
+    assert r.keys("*") == [] and [d[1] for d in DONE] == ["a@x", "b@x", "c@x"]
+
+
+def test_scheduled_pushes_are_recorded_with_their_time(client: Client, r: redis.Redis) -> None:
+    with testing.fake() as jobs:
+        before = time.time()
+        send_welcome.perform_in(60, "later@x")
+        Report.perform_at(before + 120, 1, {})
+        client_pushes = pyq.client.default_client().push_bulk({"class": "T::Welcome", "args": [["x"]],
+                                                                "at": before + 30})
+        [later, report, bulk] = list(jobs)
+        assert later["at"] == pytest.approx(before + 60, abs=5) and report["at"] == pytest.approx(before + 120)
+        assert bulk["jid"] == client_pushes[0] and bulk["at"] == pytest.approx(before + 30)
+        assert not any("enqueued_at" in j for j in jobs)
+    assert r.keys("*") == []
+
+
+def test_unique_jobs_are_recorded_with_their_lock_fields_in_fake_mode(client: Client, r: redis.Redis) -> None:
+    with testing.fake() as jobs:
+        unique_sync.perform_async(7, "first")
+        unique_sync.perform_in(30, 7, "scheduled")
+        [now, later] = jobs.for_job(unique_sync)
+        assert now["lock"] == "until_executed" and now["lock_args"] == [7] and now["lock_digest"].startswith("uniq")
+        assert later["lock_digest"] == now["lock_digest"] and "at" in later
+        jobs.drain()
+    assert DONE == [("unique", 7, "first"), ("unique", 7, "scheduled")] and r.keys("*") == []
+
+
+def test_every_push_path_ends_in_the_store_seam() -> None:
+    calls: list[str] = []
+    recorded = testing.Jobs()
+    recorder = testing.Recorder(recorded)
+
+    def store(batch):
+        calls.extend(call.script for call in batch)
+        return recorder(batch)
+
+    fake = Client("fake://", connection=object(), store=store)
+    with pyq.client.override_default(fake):
+        send_welcome.perform_async("a")
+        send_welcome.perform_bulk([("b",), ("c",)])
+        send_welcome.perform_in(60, "d")
+        unique_sync.perform_async(1)
+    assert calls == ["enqueue", "enqueue", "enqueue", "lock_push"] and len(recorded) == 5
+
+
+def test_override_default_swaps_the_default_client_and_restores_it(client: Client) -> None:
+    before = pyq.client.default_client()
+    other = testing.fake_client()
+    with pyq.client.override_default(other) as swapped:
+        assert swapped is other and pyq.client.default_client() is other
+    assert pyq.client.default_client() is before
+
+
+@pyq.job(name="Readme::Welcome")
+def readme_welcome(email: str) -> None:
+    DONE.append(email)
+
+
+def test_the_readme_testing_example_runs() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Testing your jobs", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match, "README.md: no python example under 'Testing your jobs'"
+    names: dict[str, Any] = {"send_welcome": readme_welcome, "mailer": SimpleNamespace(sent=DONE),
+                             "signup": lambda email: readme_welcome.perform_async(email)}
+    exec(compile(match.group(1), "README.md", "exec"), names)
+    names["test_signup_sends_a_welcome_mail"]()
+    names["test_inline"]()
+    assert DONE == ["ann@example.com", "ann@example.com"]

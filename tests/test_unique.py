@@ -28,7 +28,7 @@ def queued(r: redis.Redis, queue: str = "default") -> list[dict[str, Any]]:
 
 
 def ctx_for(r: redis.Redis, job: dict[str, Any]) -> SimpleNamespace:
-    return SimpleNamespace(job=job, raw=json.dumps(job).encode(), redis=r, keys=K)
+    return SimpleNamespace(job=job, raw=json.dumps(job).encode(), redis=r, keys=K, dead=None)
 
 
 def lock_holders(r: redis.Redis, digest: str) -> list[bytes]:
@@ -188,7 +188,7 @@ def boom() -> None:
 
 
 def test_no_lock_field_costs_nothing() -> None:
-    ctx = SimpleNamespace(job={"class": "X", "args": []}, raw=b"", redis=None, keys=K)
+    ctx = SimpleNamespace(job={"class": "X", "args": []}, raw=b"", redis=None, keys=K, dead=None)
     assert unique.server_middleware(ctx, lambda: 42) == 42
 
 

@@ -9,6 +9,11 @@ A push follows Sidekiq's client: normalise the item (defaults, ``jid``,
 future, add it to ``schedule`` without ``at``/``enqueued_at``. Each batch is
 one EVALSHA of ``lua/enqueue.lua``; a bulk push pipelines its chunks so that
 the whole call costs one round trip.
+
+Every push path (``push``, ``push_bulk``, scheduled or not, the unique-jobs lock
+path) ends in one call of :meth:`Client.store` with the script calls to run. That
+is the seam :mod:`pyq.testing` replaces (``Client(store=...)``) to record jobs
+instead of writing them.
 """
 
 from __future__ import annotations
@@ -16,17 +21,20 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from . import middleware as _middleware
-from . import payload, unique
+from . import payload, scripts, unique
+from .config import Config
 from .connection import connect
 from .keys import Keys
-from .scripts import Call, Scripts
+from .scripts import WAKE_CAP, Call, DeadLimits
 
-#: Most wake-up markers left on a queue's wake list: enough to rouse every idle worker process.
-WAKE_CAP = 16
+__all__ = ["BULK_CHUNK", "WAKE_CAP", "Client", "ClientMiddleware", "Store", "configure", "default_client",
+           "override_default"]
+
 #: Jobs per EVALSHA in a bulk push (Sidekiq's guidance for push_bulk is ~1000).
 BULK_CHUNK = 1000
 #: Fields Sidekiq never stores on a queued or scheduled job.
@@ -34,6 +42,8 @@ _REQUEST_ONLY = ("at", "wait", "wait_until", "client")
 
 #: Client middleware: ``mw(job, call_next) -> job | None``; returning None stops the push.
 ClientMiddleware = _middleware.ClientMiddleware
+#: What a push ends in: script calls in, their results out (:meth:`Client.store`).
+Store = Callable[[Sequence[Call]], list[Any]]
 
 
 def default_url() -> str:
@@ -45,14 +55,51 @@ class Client:
     """Pushes jobs into one Redis (``pyq.Client(url).push({...})``)."""
 
     def __init__(self, url: str | None = None, *, namespace: str = "", time_style: payload.TimeStyle = "float",
-                 connection: Any = None, middleware: Sequence[ClientMiddleware] | None = None) -> None:
+                 connection: Any = None, middleware: Sequence[ClientMiddleware] | None = None,
+                 dead: DeadLimits | None = None, store: Store | None = None) -> None:
         self.url = url or default_url()
         self.redis = connection if connection is not None else connect(self.url)
         self.keys = Keys(namespace)
-        self.scripts = Scripts(self.redis)
         self.time_style = time_style
         #: None = the process-wide chain (pyq.middleware.client_middleware), read at each push.
         self.middleware = list(middleware) if middleware is not None else None
+        #: How the unique-jobs ``reject`` strategy trims the dead set (None = Config's defaults).
+        self.dead = dead or DeadLimits.default()
+        self._store_with = store
+
+    @classmethod
+    def for_config(cls, config: Config, *, connection: Any = None) -> Client:
+        """A client for a running pool: its Redis, namespace, time style and dead-set limits."""
+        return cls(config.redis_url, namespace=config.namespace, time_style=config.time_style,
+                   connection=connection, dead=DeadLimits.of(config))
+
+    def store(self, calls: Sequence[Call]) -> list[Any]:
+        """The seam every push ends in: run the script calls in one round trip and return their results.
+
+        A Redis error (e.g. WRONGTYPE) is raised, not dropped. A client made with ``store=`` hands the
+        calls to it instead (``pyq.testing`` records the jobs they carry).
+        """
+        if self._store_with is not None:
+            return self._store_with(calls)
+        results = scripts.run_many(self.redis, calls)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    def encode(self, jobs: list[dict[str, Any]], at_s: float | None) -> list[str]:
+        """The payloads to store: a fresh ``enqueued_at`` when pushed now, none when scheduled."""
+        stamp = payload.timestamp(style=self.time_style) if at_s is None else None
+        for job in jobs:
+            if stamp is None:
+                job.pop("enqueued_at", None)
+            else:
+                job["enqueued_at"] = stamp
+        return [payload.dumps(job) for job in jobs]
+
+    def enqueue_call(self, queue: str, at_s: float | None, jobs: list[dict[str, Any]]) -> Call:
+        """The ``enqueue.lua`` call that pushes (or schedules) these jobs on one queue."""
+        return scripts.enqueue(self.keys, queue, at_s=at_s, payloads=self.encode(jobs, at_s))
 
     # --- raw Sidekiq hashes ------------------------------------------------------
     def push(self, item: dict[str, Any]) -> str | None:
@@ -65,7 +112,7 @@ class Client:
             return None
         if job.get("lock"):  # sidekiq-unique-jobs: lock and push in one script
             return unique.push(self, job, at_s)
-        self._store([self._store_call(job["queue"], at_s, [job])])
+        self.store([self.enqueue_call(job["queue"], at_s, [job])])
         return job["jid"]
 
     def push_bulk(self, item: dict[str, Any], batch_size: int = BULK_CHUNK) -> list[str]:
@@ -112,7 +159,7 @@ class Client:
         jids = payload.new_jids(len(args_list))
         raws = [f'{head}{payload.dumps(args)}{middle}"{jid}"{tail}' for args, jid in zip(args_list, jids, strict=True)]
         chunks = [raws[i:i + batch_size] for i in range(0, len(raws), batch_size)]
-        self._store([self._store_call_raw(job["queue"], at_s, chunk) for chunk in chunks])
+        self.store([scripts.enqueue(self.keys, job["queue"], at_s=at_s, payloads=chunk) for chunk in chunks])
         return jids
 
     def _push_many(self, items: Iterable[dict[str, Any]], batch_size: int = BULK_CHUNK) -> list[str]:
@@ -129,16 +176,11 @@ class Client:
                 continue
             groups.setdefault((job["queue"], at_s), []).append(job)
             jids.append(job["jid"])
-        calls = [self._store_call(queue, at_s, jobs[i:i + batch_size])
+        calls = [self.enqueue_call(queue, at_s, jobs[i:i + batch_size])
                  for (queue, at_s), jobs in groups.items() for i in range(0, len(jobs), batch_size)]
-        self._store(calls)
+        if calls:
+            self.store(calls)
         return jids
-
-    def _store(self, calls: list[Call]) -> None:
-        """Run the enqueue calls in one round trip; a Redis error (e.g. WRONGTYPE) is raised, not dropped."""
-        for result in self.scripts.run_many(calls) if calls else []:
-            if isinstance(result, Exception):
-                raise result
 
     def _normalize(self, item: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
         """Sidekiq's normalize_item + validate: defaults, jid, created_at; the due time apart."""
@@ -171,20 +213,6 @@ class Client:
         chain = self.middleware if self.middleware is not None else _middleware.client_middleware
         return _middleware.run_client_chain(chain, job) if chain else job
 
-    def _store_call(self, queue: str, at_s: float | None, jobs: list[dict[str, Any]]) -> Call:
-        if at_s is None:
-            stamp = payload.timestamp(style=self.time_style)
-            for job in jobs:
-                job["enqueued_at"] = stamp
-        else:
-            for job in jobs:
-                job.pop("enqueued_at", None)
-        return self._store_call_raw(queue, at_s, list(map(payload.dumps, jobs)))
-
-    def _store_call_raw(self, queue: str, at_s: float | None, raws: list[str]) -> Call:
-        k = self.keys
-        return ("enqueue", (k.queues, k.queue(queue), k.schedule, k.wake(queue)),
-                (queue, "" if at_s is None else repr(at_s), WAKE_CAP, *raws))
 
 
 _default: tuple[int, Client] | None = None
@@ -207,3 +235,15 @@ def default_client() -> Client:
         opts = dict(_default_options)
         _default = (os.getpid(), Client(opts.pop("url", None), **opts))
     return _default[1]
+
+
+@contextmanager
+def override_default(client: Client) -> Iterator[Client]:
+    """``with override_default(c):`` -- ``perform_async`` and friends push through ``c`` inside the block."""
+    global _default
+    saved = _default
+    _default = (os.getpid(), client)
+    try:
+        yield client
+    finally:
+        _default = saved

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from .fetch import UnitOfWork
     from .job import JobDefinition
     from .keys import Keys
+    from .scripts import DeadLimits
 
 
 @dataclass
@@ -29,3 +30,4 @@ class JobContext:
     keys: Keys
     unit: UnitOfWork = field(repr=False, default=None)  # type: ignore[assignment]
     instance: Any = field(repr=False, default=None)  #: the pyq.Job instance of a class job
+    dead: DeadLimits | None = field(repr=False, default=None)  #: the worker's dead-set trim; None = Config's

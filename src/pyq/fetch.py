@@ -32,10 +32,10 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from . import payload
-from .keys import STAT_DAY_TTL_S, Keys
+from . import payload, scripts
+from .keys import Keys
 from .logs import Outage
-from .scripts import Call, Scripts
+from .scripts import Call
 
 log = logging.getLogger("pyq.fetch")
 
@@ -96,15 +96,12 @@ class Fetcher:
         self.keys = keys
         self.identity = identity
         self.order = order
-        self.scripts = Scripts(redis)
-        self._inflight_keys = [keys.inflight(identity), keys.inflight_owners]
         self._wake_keys = [keys.wake(name) for name in order.names]
 
     def retrieve_work(self, count: int) -> list[UnitOfWork]:
         """Up to ``count`` jobs, oldest first, now recorded as in flight."""
         names = self.order()
-        flat = self.scripts.run("fetch", [*self._inflight_keys, *map(self.keys.queue, names)],
-                                [self.identity, count])
+        flat = scripts.fetch(self.keys, self.identity, names, count=count).run(self.redis)
         return [UnitOfWork(names[flat[i] - 1], flat[i + 1]) for i in range(0, len(flat), 2)]
 
     def wait_for_work(self, timeout_s: float) -> bool:
@@ -125,8 +122,8 @@ class Fetcher:
             return []
         name = self.order.names[0]
         pipe = self.redis.pipeline(transaction=False)
-        pipe.sadd(self._inflight_keys[1], self.identity)
-        pipe.blmove(self.keys.queue(name), self._inflight_keys[0], timeout_s, "RIGHT", "LEFT")
+        pipe.sadd(self.keys.inflight_owners, self.identity)
+        pipe.blmove(self.keys.queue(name), self.keys.inflight(self.identity), timeout_s, "RIGHT", "LEFT")
         raw = pipe.execute()[1]
         return [] if raw is None else [UnitOfWork(name, raw)]
 
@@ -134,10 +131,8 @@ class Fetcher:
         """Put unfinished jobs back at the front of their queues (only those still in flight)."""
         if not units:
             return 0
-        pairs = [x for u in units for x in (u.queue, u.raw)]
-        return int(self.scripts.run("requeue", [self.keys.inflight(self.identity), self.keys.queues],
-                                    [self.keys.prefix, *pairs]))
-
+        pairs = [(u.queue, u.raw) for u in units]
+        return int(scripts.requeue(self.keys, self.identity, pairs=pairs).run(self.redis))
 
     def put_back(self, units: Sequence[UnitOfWork]) -> None:
         """``requeue`` for a stopping worker: a Redis error is logged, the jobs stay in flight to be recovered."""
@@ -165,11 +160,6 @@ class Fetcher:
         return pushed
 
 
-def utc_day(now_s: float | None = None) -> str:
-    """Sidekiq's per-day stat suffix: the UTC date."""
-    return time.strftime("%Y-%m-%d", time.gmtime(time.time() if now_s is None else now_s))
-
-
 class Acker:
     """Batches acknowledgements of finished jobs into one ``ack.lua`` call.
 
@@ -180,9 +170,9 @@ class Acker:
     """
 
     def __init__(self, redis: Any, keys: Keys, identity: str) -> None:
-        self.scripts = Scripts(redis)
+        self.redis = redis
         self.keys = keys
-        self.inflight_key = keys.inflight(identity)
+        self.identity = identity
         self._pending: list[bytes] = []
         self._sending: list[bytes] = []  # the batch whose ack script is on its way
         self._lock = threading.Lock()
@@ -203,8 +193,8 @@ class Acker:
             self._ready.clear()
         if not batch:
             return 0
-        keys = [self.inflight_key, self.keys.stat("processed"), self.keys.stat("processed", utc_day())]
-        calls = [("ack", keys, [STAT_DAY_TTL_S, *batch[i:i + ACK_BATCH]]) for i in range(0, len(batch), ACK_BATCH)]
+        calls = [scripts.ack(self.keys, self.identity, raws=batch[i:i + ACK_BATCH])
+                 for i in range(0, len(batch), ACK_BATCH)]
         try:
             self._send(calls)
         except RedisError:
@@ -219,9 +209,9 @@ class Acker:
 
     def _send(self, calls: list[Call]) -> None:
         if len(calls) == 1:  # the usual case: one EVALSHA costs less than a pipeline around it
-            self.scripts.run(*calls[0])
+            calls[0].run(self.redis)
             return
-        errors = [r for r in self.scripts.run_many(calls) if isinstance(r, Exception)]
+        errors = [r for r in scripts.run_many(self.redis, calls) if isinstance(r, Exception)]
         if errors:
             raise errors[0]
 

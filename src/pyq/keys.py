@@ -12,12 +12,18 @@ same way as :meth:`Keys.queue`.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 #: Seconds a per-day stat key lives (Sidekiq: 5 years, re-set on each flush).
 STAT_DAY_TTL_S = 157_680_000
 #: Seconds a process hash lives after its last beat (Sidekiq: 60).
 PROCESS_TTL_S = 60
+
+
+def utc_day(now_s: float | None = None) -> str:
+    """Sidekiq's per-day stat suffix (``stat:processed:YYYY-MM-DD``): the UTC date."""
+    return time.strftime("%Y-%m-%d", time.gmtime(time.time() if now_s is None else now_s))
 
 
 @dataclass(frozen=True)

@@ -34,16 +34,16 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from . import middleware, payload, poison, retry
+from . import middleware, payload, poison, retry, scripts
 from .config import Config
 from .context import JobContext
 from .error_fields import caused_by_shutdown, error_class_name, error_message
 from .errors import ArgumentError, InvalidPayload, Shutdown
-from .fetch import Acker, UnitOfWork, utc_day
+from .fetch import Acker, UnitOfWork
 from .job import JobDefinition, call_hook, call_parts, resolve
-from .keys import STAT_DAY_TTL_S, Keys
+from .keys import Keys
 from .middleware import DeathHandler, ServerMiddleware
-from .scripts import Scripts
+from .scripts import DeadLimits
 
 __all__ = ["ArgumentError", "DeathHandler", "JobContext", "Processor", "ServerMiddleware", "Settings"]
 
@@ -56,14 +56,12 @@ class Settings:
     """The part of the config the processor needs; the defaults live in :class:`~pyq.config.Config`."""
 
     max_retries: int
-    dead_max_jobs: int
-    dead_timeout_s: int
+    dead: DeadLimits
     time_style: payload.TimeStyle
 
     @classmethod
     def from_config(cls, config: Config) -> Settings:
-        return cls(max_retries=config.max_retries, dead_max_jobs=config.dead_max_jobs,
-                   dead_timeout_s=config.dead_timeout_s, time_style=config.time_style)
+        return cls(max_retries=config.max_retries, dead=DeadLimits.of(config), time_style=config.time_style)
 
 
 class Processor:
@@ -81,7 +79,6 @@ class Processor:
         self.identity = identity
         self.acker = acker
         self.settings = settings
-        self.scripts = Scripts(redis)
         self.middleware = middleware if middleware is not None else []
         self.death_handlers = death_handlers if death_handlers is not None else []
 
@@ -129,7 +126,8 @@ class Processor:
         except Exception as exc:
             self.fail(unit, job, exc, definition)
             return None
-        return JobContext(job, unit.raw, unit.queue, definition, args, kwargs, self.redis, self.keys, unit, instance)
+        return JobContext(job, unit.raw, unit.queue, definition, args, kwargs, self.redis, self.keys, unit, instance,
+                          dead=self.settings.dead)
 
     # --- 2. run ------------------------------------------------------------------------
     def run(self, ctx: JobContext) -> None:
@@ -201,7 +199,7 @@ class Processor:
         policy = definition.failure_policy(instance) if definition is not None else retry.NO_POLICY
         decision = retry.decide(job, exc, unit.queue, policy=policy, max_retries=s.max_retries,
                                 time_style=s.time_style, kill=kill)
-        self._store(unit.raw, decision.target, decision.score, decision.job)
+        self._store_failure(unit.raw, decision.target, decision.score, decision.job)
         _log_decision(decision)
         if decision.target != "retry":
             after_discard = definition.hook("after_discard", instance) if definition is not None else None
@@ -213,18 +211,15 @@ class Processor:
         now_s = time.time()
         wrapped = poison.poison_job(unit.raw, unit.queue, exc, payload.timestamp(now_s, self.settings.time_style))
         log.error("poison payload from queue %s moved to the dead set as jid=%s: %s", unit.queue, wrapped["jid"], exc)
-        self._store(unit.raw, "dead", now_s, wrapped)
+        self._store_failure(unit.raw, "dead", now_s, wrapped)
 
-    def _store(self, raw: bytes, target: str, score: float, job: dict[str, Any]) -> None:
-        k, s, now_s = self.keys, self.settings, time.time()
-        day = utc_day(now_s)
-        keys = [k.inflight(self.identity), k.retry, k.dead, k.stat("processed"), k.stat("processed", day),
-                k.stat("failed"), k.stat("failed", day)]
-        stored = poison.encode_for_storage(raw, job, s.time_style)
-        args = [raw, target, repr(float(score)), stored, repr(now_s), s.dead_timeout_s, s.dead_max_jobs, STAT_DAY_TTL_S]
+    def _store_failure(self, raw: bytes, target: str, score: float, job: dict[str, Any]) -> None:
+        stored = poison.encode_for_storage(raw, job, self.settings.time_style)
+        call = scripts.fail(self.keys, self.identity, raw=raw, target=target, score=score, job=stored,
+                            now_s=time.time(), dead=self.settings.dead)
         for attempt in range(5):
             try:
-                self.scripts.run("fail", keys, args)
+                call.run(self.redis)
                 return
             except RedisError as exc:
                 log.error("cannot store failed job jid=%s (attempt %d): %s", job.get("jid"), attempt + 1, exc)

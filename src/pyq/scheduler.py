@@ -23,18 +23,15 @@ import threading
 import time
 from typing import Any
 
-from . import payload, polling
+from . import payload, polling, scripts
 from .connection import text
-from .fetch import utc_day
-from .keys import STAT_DAY_TTL_S, Keys
+from .keys import Keys
 from .logs import Outage
-from .scripts import Scripts
+from .scripts import DeadLimits
 from .unique.server import release_for_recovery
 
 log = logging.getLogger(__name__)
 
-#: Most wake-up markers left on a queue's wake list by promotion and recovery.
-WAKE_CAP = 16
 #: Seconds the ``process_cleanup`` guard lives: ``processes`` is pruned at most this often.
 CLEANUP_GUARD_S = 60
 #: Recoveries after which a job counts as the cause of its workers' deaths and goes to the dead set
@@ -45,34 +42,30 @@ CRASH_TTL_S = 86_400
 
 
 def recover_process(redis: Any, keys: Keys, identity: str, *, now_s: float | None = None,
-                    stale_after_s: float = 0) -> int:
+                    stale_after_s: float = 0, dead: DeadLimits | None = None) -> int:
     """Push ``identity``'s in-flight jobs back to their queues and drop its registry entries.
 
     ``stale_after_s == 0`` recovers unconditionally (a supervisor saw that worker die); otherwise
-    only when its process hash is gone or its ``beat`` is older than ``stale_after_s``.
+    only when its process hash is gone or its ``beat`` is older than ``stale_after_s``. A job that
+    crashed its worker ``MAX_CRASHES`` times is buried, trimmed by ``dead`` (None: Config's defaults).
     Returns the number of jobs pushed back, or -1 when the process is still alive.
     """
     locked = _locked_jobs(redis, keys, [identity])
-    name, script_keys, args = _recover_call(keys, identity, now_s, stale_after_s)
-    pushed = int(Scripts(redis).run(name, script_keys, args))
+    pushed = int(_recover_call(keys, identity, now_s, stale_after_s, dead).run(redis))
     if pushed >= 0:
         _release_locks(redis, keys, locked.get(identity, []))
     return pushed
 
 
-def _recover_call(keys: Keys, identity: str, now_s: float | None,
-                  stale_after_s: float) -> tuple[str, list[str], list[Any]]:
-    now_s = time.time() if now_s is None else now_s
-    day = utc_day(now_s)
-    script_keys = [keys.inflight(identity), keys.inflight_owners, keys.queues, keys.processes,
-                   keys.process(identity), keys.process_work(identity), keys.process_workers(identity), keys.dead,
-                   keys.stat("failed"), keys.stat("failed", day), keys.stat("processed"), keys.stat("processed", day)]
-    return "recover", script_keys, [keys.prefix, identity, repr(float(now_s)), repr(float(stale_after_s)),
-                                    WAKE_CAP, MAX_CRASHES, CRASH_TTL_S, STAT_DAY_TTL_S]
+def _recover_call(keys: Keys, identity: str, now_s: float | None, stale_after_s: float,
+                  dead: DeadLimits | None) -> scripts.Call:
+    return scripts.recover(keys, identity, now_s=time.time() if now_s is None else now_s,
+                           stale_after_s=stale_after_s, max_crashes=MAX_CRASHES, crash_ttl_s=CRASH_TTL_S,
+                           dead=dead or DeadLimits.default())
 
 
-def recover_orphans(redis: Any, keys: Keys, *, now_s: float | None = None,
-                    stale_after_s: float) -> dict[str, int]:
+def recover_orphans(redis: Any, keys: Keys, *, now_s: float | None = None, stale_after_s: float,
+                    dead: DeadLimits | None = None) -> dict[str, int]:
     """Recover every in-flight owner whose heartbeat is stale: {identity: jobs pushed back}.
 
     Live owners are left alone and absent from the result; one pipeline for all owners.
@@ -81,8 +74,8 @@ def recover_orphans(redis: Any, keys: Keys, *, now_s: float | None = None,
     if not owners:
         return {}
     locked = _locked_jobs(redis, keys, owners)
-    calls = [_recover_call(keys, identity, now_s, stale_after_s) for identity in owners]
-    results = Scripts(redis).run_many(calls)
+    results = scripts.run_many(redis, [_recover_call(keys, identity, now_s, stale_after_s, dead)
+                                       for identity in owners])
     recovered: dict[str, int] = {}
     for identity, result in zip(owners, results, strict=True):
         if isinstance(result, Exception):
@@ -138,7 +131,8 @@ class Poller:
 
     def __init__(self, redis: Any, keys: Keys, *, time_style: payload.TimeStyle,
                  average_scheduled_poll_interval_s: float, poll_interval_average_s: float | None,
-                 recovery_timeout_s: float, rng: random.Random | None = None, batch: int = 100) -> None:
+                 recovery_timeout_s: float, dead: DeadLimits, rng: random.Random | None = None,
+                 batch: int = 100) -> None:
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
         if time_style not in ("float", "ms"):
@@ -149,9 +143,9 @@ class Poller:
         self.average_scheduled_poll_interval_s = average_scheduled_poll_interval_s
         self.poll_interval_average_s = poll_interval_average_s
         self.recovery_timeout_s = recovery_timeout_s
+        self.dead = dead
         self.rng = rng or random.Random()
         self.batch = batch
-        self.scripts = Scripts(redis)
         self._stop = threading.Event()
         self.outage = Outage(log, "poller")
 
@@ -159,11 +153,11 @@ class Poller:
         """Move due jobs of ``retry``, then ``schedule``, to their queues; returns how many moved."""
         now_s = time.time() if now_s is None else now_s
         stamp = payload.timestamp(now_s, self.time_style)
-        args = [self.keys.prefix, repr(float(now_s)), self.batch, repr(stamp), WAKE_CAP]
         moved = 0
-        for zset_key in (self.keys.retry, self.keys.schedule):
+        for zset in ("retry", "schedule"):
+            call = scripts.promote(self.keys, zset, now_s=now_s, limit=self.batch, enqueued_at=stamp)
             while not self._stop.is_set():
-                n = int(self.scripts.run("promote", [zset_key, self.keys.queues], args))
+                n = int(call.run(self.redis))
                 moved += n
                 if n < self.batch:
                     break
@@ -185,7 +179,8 @@ class Poller:
     def cycle(self, now_s: float | None = None) -> None:
         """One round: promote, recover orphans, prune the registry."""
         self.promote_due(now_s)
-        recovered = recover_orphans(self.redis, self.keys, now_s=now_s, stale_after_s=self.recovery_timeout_s)
+        recovered = recover_orphans(self.redis, self.keys, now_s=now_s, stale_after_s=self.recovery_timeout_s,
+                                    dead=self.dead)
         for identity, n in recovered.items():
             log.warning("recovered %d in-flight job(s) of dead process %s", n, identity)
         prune_processes(self.redis, self.keys)

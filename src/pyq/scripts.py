@@ -1,9 +1,16 @@
-"""Loads the Lua scripts in ``lua/`` and calls them by SHA.
+"""Loads the Lua scripts in ``lua/``, calls them by SHA, and gives each one a typed wrapper.
 
 Each script is one file with a header that lists its KEYS and ARGV. Shared
 helpers live in ``lua/includes/`` and are pulled in with a line
 ``--- @include "includes/NAME"``; each include is inserted once, and a cycle
 or a missing file is an error that names the chain of includes.
+
+Every caller reaches a script through its wrapper below (``enqueue``, ``fetch``,
+``ack``, ...): one function per script whose keyword parameters are the
+script's ARGV slots in header order, so the KEYS and ARGV order lives in two
+places only, the header and the wrapper (``tests/test_scripts_wrappers.py``
+holds them together). A wrapper returns a :class:`Call`; ``call.run(redis)``
+runs it, :func:`run_many` pipelines several.
 
 Calls run EVALSHA; when Redis answers NOSCRIPT (after a restart or SCRIPT
 FLUSH) the source is loaded again and the call repeated. Pipelined calls do
@@ -17,20 +24,23 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 from redis.exceptions import NoScriptError
 
+from .config import Config
 from .errors import PyqError
+from .keys import STAT_DAY_TTL_S, Keys, utc_day
 
 _INCLUDE = re.compile(r'^--- @include "([\w/.-]+)"\s*$', re.MULTILINE)
-_HEADER_SLOT = re.compile(r"^-- (KEYS|ARGV)\[(\d+)(?:\.\.)?\]\s+(\w+)", re.MULTILINE)
+_HEADER_SLOT = re.compile(r"^-- (KEYS|ARGV)\[(\d+)(\.\.)?\]\s+(\w+)", re.MULTILINE)
 
-#: One pipelined script call: (script name, keys, args).
-Call = tuple[str, Sequence[Any], Sequence[Any]]
+#: Most wake-up markers left on a queue's wake list: enough to rouse every idle worker process.
+WAKE_CAP = 16
 
 
 class ScriptLoadError(PyqError):
@@ -78,7 +88,7 @@ def assemble(name: str, root: Path | None = None) -> str:
 def header_slots(text: str) -> dict[str, list[str]]:
     """Names of the KEYS and ARGV slots a script's header documents, in order."""
     slots: dict[str, list[str]] = {"KEYS": [], "ARGV": []}
-    for kind, _index, slot_name in _HEADER_SLOT.findall(text.split("\n\n", 1)[0]):
+    for kind, _index, _variadic, slot_name in _HEADER_SLOT.findall(text.split("\n\n", 1)[0]):
         slots[kind].append(slot_name)
     return slots
 
@@ -123,3 +133,142 @@ class Scripts:
         for name, keys, args in calls:
             pipe.evalsha(_compiled(name)[1], len(keys), *keys, *args)
         return pipe.execute(raise_on_error=False)
+
+
+class Call(NamedTuple):
+    """One script call, ready to run on a client or a pipeline, or to batch with :func:`run_many`."""
+
+    script: str
+    keys: tuple[str, ...]
+    args: tuple[Any, ...]
+
+    def run(self, client: Any) -> Any:
+        """Run it alone: one round trip (two after a Redis restart)."""
+        return Scripts(client).run(self.script, self.keys, self.args)
+
+
+def run_many(client: Any, calls: Sequence[Call]) -> list[Any]:
+    """Several calls in one pipeline; results in order, errors returned as exceptions."""
+    return Scripts(client).run_many(calls) if calls else []
+
+
+def named_args(call: Call) -> dict[str, Any]:
+    """A call's ARGV by header slot name (an open-ended last slot gets the list of the rest)."""
+    slots = _argv_slots(call.script)
+    named = dict(zip((name for name, _ in slots), call.args, strict=False))
+    if slots and slots[-1][1]:
+        named[slots[-1][0]] = list(call.args[len(slots) - 1:])
+    return named
+
+
+@functools.cache
+def _argv_slots(name: str) -> list[tuple[str, bool]]:
+    header = _compiled(name)[0].split("\n\n", 1)[0]
+    return [(slot, bool(variadic)) for kind, _, variadic, slot in _HEADER_SLOT.findall(header) if kind == "ARGV"]
+
+
+@dataclass(frozen=True)
+class DeadLimits:
+    """How the dead set is trimmed on every insert: by age, then by count (Sidekiq's dead_timeout, dead_max_jobs)."""
+
+    timeout_s: int
+    max_jobs: int
+
+    @classmethod
+    def of(cls, config: Config) -> DeadLimits:
+        return cls(timeout_s=config.dead_timeout_s, max_jobs=config.dead_max_jobs)
+
+    @classmethod
+    def default(cls) -> DeadLimits:
+        """Config's defaults, for a client made without a config."""
+        return cls.of(Config())
+
+
+def _stats(keys: Keys, day: str) -> tuple[str, str, str, str]:
+    """The failure counters every failing script bumps: processed, processed_day, failed, failed_day."""
+    return keys.stat("processed"), keys.stat("processed", day), keys.stat("failed"), keys.stat("failed", day)
+
+
+def _at(at_s: float | None) -> str:
+    return "" if at_s is None else repr(float(at_s))
+
+
+# --- one wrapper per script: positional = what the KEYS are built from, keywords = ARGV in header order ---
+
+
+def enqueue(keys: Keys, queue_name: str, /, *, at_s: float | None, wake_cap: int = WAKE_CAP,
+            payloads: Sequence[str]) -> Call:
+    """Push encoded jobs to one queue now (``at_s`` None) or schedule them."""
+    return Call("enqueue", (keys.queues, keys.queue(queue_name), keys.schedule, keys.wake(queue_name)),
+                (queue_name, _at(at_s), wake_cap, *payloads))
+
+
+def fetch(keys: Keys, identity: str, queues: Sequence[str], /, *, count: int) -> Call:
+    """Move up to ``count`` jobs from ``queues`` (in this order) into ``identity``'s in-flight list."""
+    return Call("fetch", (keys.inflight(identity), keys.inflight_owners, *map(keys.queue, queues)),
+                (identity, count))
+
+
+def ack(keys: Keys, identity: str, now_s: float | None = None, /, *, day_ttl_s: int = STAT_DAY_TTL_S,
+        raws: Sequence[bytes]) -> Call:
+    """Drop finished jobs from the in-flight list and count them processed (on ``now_s``'s day)."""
+    day = utc_day(now_s)
+    return Call("ack", (keys.inflight(identity), keys.stat("processed"), keys.stat("processed", day)),
+                (day_ttl_s, *raws))
+
+
+def fail(keys: Keys, identity: str, /, *, raw: bytes, target: str, score: float, job: str, now_s: float,
+         dead: DeadLimits, day_ttl_s: int = STAT_DAY_TTL_S) -> Call:
+    """A failed job leaves the in-flight list for the retry set, the dead set (trimmed) or nowhere."""
+    return Call("fail", (keys.inflight(identity), keys.retry, keys.dead, *_stats(keys, utc_day(now_s))),
+                (raw, target, repr(float(score)), job, repr(float(now_s)), dead.timeout_s, dead.max_jobs,
+                 day_ttl_s))
+
+
+def promote(keys: Keys, zset: Literal["retry", "schedule"], /, *, now_s: float, limit: int,
+            enqueued_at: float | int, wake_cap: int = WAKE_CAP) -> Call:
+    """Move up to ``limit`` due members of the retry or schedule set to their queues."""
+    return Call("promote", (getattr(keys, zset), keys.queues),
+                (keys.prefix, repr(float(now_s)), limit, repr(enqueued_at), wake_cap))
+
+
+def recover(keys: Keys, identity: str, /, *, now_s: float, stale_after_s: float, wake_cap: int = WAKE_CAP,
+            max_crashes: int, crash_ttl_s: int, dead: DeadLimits, day_ttl_s: int = STAT_DAY_TTL_S) -> Call:
+    """Push a dead process's in-flight jobs back (burying the ones that crash it) and deregister it."""
+    script_keys = (keys.inflight(identity), keys.inflight_owners, keys.queues, keys.processes,
+                   keys.process(identity), keys.process_work(identity), keys.process_workers(identity),
+                   keys.dead, *_stats(keys, utc_day(now_s)))
+    return Call("recover", script_keys, (keys.prefix, identity, repr(float(now_s)), repr(float(stale_after_s)),
+                                         wake_cap, max_crashes, crash_ttl_s, dead.timeout_s, dead.max_jobs,
+                                         day_ttl_s))
+
+
+def requeue(keys: Keys, identity: str, /, *, wake_cap: int = WAKE_CAP,
+            pairs: Iterable[tuple[str, bytes]]) -> Call:
+    """Put (queue, raw) jobs back at the front of their queues, those still in flight only."""
+    return Call("requeue", (keys.inflight(identity), keys.queues),
+                (keys.prefix, wake_cap, *(x for pair in pairs for x in pair)))
+
+
+def lock_push(keys: Keys, digest: str, queue_name: str, /, *, jid: str, pttl: int, lock_type: str,
+              lock_score: str, now_s: float, at_s: float | None, wake_cap: int = WAKE_CAP,
+              payload: str | None = None) -> Call:
+    """Take ``digest``'s uniqueness lock for ``jid`` and, when taken, push ``payload`` (None: lock only)."""
+    script_keys = (keys.unique(digest), keys.unique(digest, "LOCKED"), keys.unique_digests,
+                   keys.unique_expiring_digests, keys.queues, keys.queue(queue_name), keys.schedule,
+                   keys.wake(queue_name))
+    args = (jid, pttl, lock_type, lock_score, repr(float(now_s)), queue_name, _at(at_s), wake_cap)
+    return Call("lock_push", script_keys, args if payload is None else (*args, payload))
+
+
+def unlock(keys: Keys, digest: str, /, *, jid: str, lock_type: str) -> Call:
+    """Release ``digest``'s lock if ``jid`` holds it (or nobody does)."""
+    family = (keys.unique(digest, suffix) for suffix in ("", "QUEUED", "PRIMED", "LOCKED", "INFO"))
+    return Call("unlock", (*family, keys.unique_digests), (jid, lock_type))
+
+
+def kill(keys: Keys, source: Literal["retry", "schedule"] | None = None, /, *, job: str | bytes, now_s: float,
+         dead: DeadLimits) -> Call:
+    """Bury ``job`` in the dead set now (trimmed); with ``source``, only if it still leaves that set."""
+    script_keys = (keys.dead,) if source is None else (keys.dead, getattr(keys, source))
+    return Call("kill", script_keys, (job, repr(float(now_s)), dead.timeout_s, dead.max_jobs))

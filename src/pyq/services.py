@@ -14,6 +14,7 @@ from .config import Config
 from .heartbeat import Heartbeat, WorkerState, process_info
 from .keys import Keys
 from .scheduler import Poller
+from .scripts import DeadLimits
 
 #: A named loop: ``run(stop_event)``.
 Loop = tuple[str, Callable[[Any], None]]
@@ -28,7 +29,7 @@ def build(config: Config, redis: Any, keys: Keys, identity: str, state: WorkerSt
     poller = Poller(redis, keys, time_style=config.time_style,
                     average_scheduled_poll_interval_s=config.average_scheduled_poll_interval_s,
                     poll_interval_average_s=config.poll_interval_average_s,
-                    recovery_timeout_s=config.recovery_timeout_s)
+                    recovery_timeout_s=config.recovery_timeout_s, dead=DeadLimits.of(config))
     loops: list[Loop] = [("heartbeat", heartbeat.run), ("poller", poller.run),
                          ("cron", cron_loop(config, redis, keys))]
     return heartbeat, loops
@@ -44,7 +45,7 @@ def cron_loop(config: Config, redis: Any, keys: Keys) -> Callable[[Any], None]:
     if config.schedule_file:
         jobs += cron.load_schedule_file(config.schedule_file)
     version = config.sidekiq_cron_version
-    client = Client(connection=redis, namespace=config.namespace, time_style=config.time_style)
+    client = Client.for_config(config, connection=redis)
     poller = cron.CronPoller(redis, keys, client, version=version)
 
     def run(stop: Any) -> None:

@@ -28,6 +28,7 @@ from .heartbeat import hostname
 from .keys import Keys
 from .metrics.server import PoolMetrics
 from .scheduler import recover_process
+from .scripts import DeadLimits
 
 log = logging.getLogger("pyq.supervisor")
 
@@ -164,7 +165,8 @@ class Supervisor:
             conn = connect(self.config.redis_url)
             try:
                 had_started = bool(conn.exists(self.keys.process(identity)))
-                pushed = recover_process(conn, self.keys, identity, stale_after_s=0)
+                pushed = recover_process(conn, self.keys, identity, stale_after_s=0,
+                                         dead=DeadLimits.of(self.config))
             finally:
                 conn.close()
             log.info("put %d in-flight job(s) of %s back on their queues", max(pushed, 0), identity)

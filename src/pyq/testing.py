@@ -1,7 +1,9 @@
 """Test modes for code that enqueues pyq jobs: record them (fake) or run them at once (inline).
 
 Both replace the process's default client (the one ``perform_async`` and
-friends use) for the duration of a ``with`` block; no Redis is needed::
+friends use, through :func:`pyq.client.override_default`) for the duration of a
+``with`` block with one whose :meth:`~pyq.Client.store`, the call every push path
+ends in, records jobs instead of writing them; no Redis is needed::
 
     with pyq.testing.fake() as jobs:
         signup("ann@example.com")
@@ -23,16 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from . import client as client_module
-from . import payload
-from .client import Client
+from . import payload, scripts
+from .client import Client, override_default
 from .job import call_parts, resolve, wire_name
-from .keys import Keys
+from .scripts import Call
 
 #: Jobs one ``drain()`` may run before it decides a job keeps re-enqueueing itself.
 MAX_DRAIN = 10_000
@@ -101,63 +101,73 @@ def _finish(result: Any) -> Any:
     raise RuntimeError("an async job cannot run inline inside a running event loop; use fake() and drain()")
 
 
-class FakeClient(Client):
-    """A client that records pushes instead of storing them (and runs them at once when ``inline``)."""
+class Recorder:
+    """Fake mode's store: takes the script calls a push ends in (:meth:`Client.store`) and records their jobs.
 
-    def __init__(self, jobs: Jobs | None = None, *, inline: bool = False, time_style: payload.TimeStyle = "float",
-                 middleware: Any = None) -> None:  # no super().__init__: there is no Redis to connect to
-        self.url, self.redis, self.scripts = "fake://", None, None
-        self.keys = Keys()
-        self.time_style = time_style
-        self.middleware = list(middleware) if middleware is not None else None
-        self.jobs = jobs if jobs is not None else Jobs()
+    This is the one seam fake and inline mode replace; everything before it (validation, client
+    middleware, unique-jobs lock fields, bulk templating) runs as in production. Uniqueness locks are
+    not simulated: every lock is granted, so every push is recorded.
+    """
+
+    def __init__(self, jobs: Jobs, *, inline: bool = False) -> None:
+        self.jobs = jobs
         self.inline = inline
 
-    def push(self, item: dict[str, Any]) -> str | None:
-        if not isinstance(item.get("args"), list):
-            raise TypeError(f"job 'args' must be a list, got {type(item.get('args')).__name__}")
-        jids = self._push_many([item])
-        return jids[0] if jids else None
+    def __call__(self, calls: Sequence[Call]) -> list[Any]:
+        return [self._take(call) for call in calls]
 
-    def _push_many(self, items: Any, batch_size: int = 0) -> list[str]:
-        jids = []
-        for item in items:
-            job, at_s = self._normalize(item)
-            job = self._run_middleware(job)
-            if job is None:
-                continue
-            if at_s is None:
-                job["enqueued_at"] = payload.timestamp(style=self.time_style)
-            else:
-                job["at"] = at_s
-            jids.append(job["jid"])
-            self._record(job)
-        return jids
+    def _take(self, call: Call) -> Any:
+        argv = scripts.named_args(call)
+        if call.script == "enqueue":
+            for raw in argv["payloads"]:
+                self._record(raw, argv["at_s"])
+            return len(argv["payloads"])
+        if call.script == "lock_push":
+            if argv.get("payload"):
+                self._record(argv["payload"], argv["at_s"])
+            return [1, argv["jid"]]
+        if call.script == "kill":  # the unique reject strategy: nothing to record
+            return 1
+        raise RuntimeError(f"pyq.testing cannot fake lua/{call.script}.lua")
 
-    def _record(self, job: dict[str, Any]) -> None:
+    def _record(self, raw: str, at_s: str) -> None:
+        job = payload.loads(raw)
+        if at_s:
+            job["at"] = float(at_s)
         self.jobs.all.append(job)
         if self.inline:
             perform(job)
 
 
+class _NoRedis:
+    """Fake mode's connection: any use of it is a push path that bypassed :meth:`Client.store`."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"pyq.testing has no Redis (something called redis.{name} instead of Client.store)")
+
+
+def fake_client(jobs: Jobs | None = None, *, inline: bool = False, time_style: payload.TimeStyle = "float",
+                middleware: Any = None) -> Client:
+    """A client whose pushes are recorded in ``jobs`` (and run at once when ``inline``) instead of stored."""
+    recorder = Recorder(jobs if jobs is not None else Jobs(), inline=inline)
+    return Client("fake://", connection=_NoRedis(), time_style=time_style, middleware=middleware, store=recorder)
+
+
 @contextmanager
-def _default_client(fake: FakeClient) -> Iterator[Jobs]:
-    saved = client_module._default
-    client_module._default = (os.getpid(), fake)
-    try:
-        yield fake.jobs
-    finally:
-        client_module._default = saved
+def _recording(*, inline: bool) -> Iterator[Jobs]:
+    jobs = Jobs()
+    with override_default(fake_client(jobs, inline=inline)):
+        yield jobs
 
 
 def fake() -> Any:
     """``with pyq.testing.fake() as jobs:`` -- record jobs instead of pushing them."""
-    return _default_client(FakeClient())
+    return _recording(inline=False)
 
 
 def inline() -> Any:
     """``with pyq.testing.inline() as jobs:`` -- run each job inside ``perform_async``; ``jobs`` lists them."""
-    return _default_client(FakeClient(inline=True))
+    return _recording(inline=True)
 
 
 try:

@@ -95,7 +95,7 @@ def _cron_run(s: Session, name: str, namespace: str | None) -> str:
     from ..client import Client
     from ..cron import CronPoller
 
-    client = Client(connection=s.redis, namespace=s.config.namespace, time_style=s.config.time_style)
+    client = Client.for_config(s.config, connection=s.redis)
     poller = CronPoller(s.redis, s.keys, client, version=s.config.sidekiq_cron_version)
     return poller.enqueue_now(name, namespace=namespace)
 
@@ -125,7 +125,7 @@ def enqueue(s: Session, as_json: bool, job_class: str, args_json: str, queue_nam
         raise BadUsage("pyq enqueue: give --in or --at, not both")
     if in_s is not None or at is not None:
         item["at"] = time.time() + in_s if in_s is not None else _parse_time(at or "")
-    client = Client(connection=s.redis, namespace=s.config.namespace, time_style=s.config.time_style)
+    client = Client.for_config(s.config, connection=s.redis)
     jid = client.push(item)
     show(as_json, {"jid": jid, "queue": queue_name, "at": item.get("at")}, lambda: str(jid))
 

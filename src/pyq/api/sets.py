@@ -15,16 +15,15 @@ from typing import Any
 
 from redis.exceptions import WatchError
 
-from .. import payload
+from .. import payload, scripts
 from ..errors import PyqError
 from ..keys import Keys
+from ..scripts import WAKE_CAP, DeadLimits
 from .entry import Entry, decode
 
 SORTED_SETS = ("schedule", "retry", "dead")
 #: Optimistic attempts per operation before giving up on a set that keeps changing.
 MAX_TRIES = 50
-#: Most wake-up markers kept per queue (as the enqueue script).
-WAKE_CAP = 16
 
 
 class SetOps:
@@ -87,20 +86,14 @@ class SetOps:
         """Retry every readable entry; returns how many were pushed."""
         return sum(self.set_retry(name, e, now_s) for e in list(self._scan_set(name)) if e.job is not None)
 
-    def set_kill(self, entry: Entry | str, *, dead_timeout_s: int, dead_max_jobs: int,
-                 now_s: float | None = None) -> bool:
-        """Move a retry entry to the dead set now, trimming it as a death does."""
+    def set_kill(self, entry: Entry | str, *, dead: DeadLimits, now_s: float | None = None) -> bool:
+        """Move a retry entry to the dead set now (``lua/kill.lua``, trimmed as every burial); False if gone."""
         found = self._entry("retry", entry)
         if found is None:
             return False
-        now_s = time.time() if now_s is None else now_s
-
-        def bury(pipe: Any) -> None:
-            pipe.zadd(self.keys.dead, {found.raw: now_s})
-            pipe.zremrangebyscore(self.keys.dead, "-inf", now_s - dead_timeout_s)
-            pipe.zremrangebyrank(self.keys.dead, 0, -dead_max_jobs)
-
-        return self._replace("retry", found, bury)
+        call = scripts.kill(self.keys, "retry", job=found.raw, now_s=time.time() if now_s is None else now_s,
+                            dead=dead)
+        return bool(call.run(self.redis))
 
     # --- internals -------------------------------------------------------------------------
     def _entry(self, name: str, entry: Entry | str) -> Entry | None:

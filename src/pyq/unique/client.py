@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .. import payload
+from .. import payload, scripts
 from ..keys import Keys
-from ..scripts import Scripts
+from ..scripts import Call, DeadLimits
 from .digest import digest
-from .lock import Lock
+from .lock import Lock, taken
 from .options import (
     PREFIX,
     RESCHEDULE_IN_S,
@@ -76,20 +76,21 @@ def _lock_args(job: dict[str, Any], method: Callable[..., Any] | None) -> list[A
 
 
 def push(client: Any, job: dict[str, Any], at_s: float | None) -> str | None:
-    """Prepare, lock and store one job for ``pyq.Client``; the jid, or None when it was not stored."""
+    """Prepare, lock and store one job for ``pyq.Client``; the jid, or None when it was not stored.
+
+    Every write goes through ``client.store`` (the one seam of a push), never to Redis directly.
+    """
     prepare(job, at_s=at_s)
     if lock_type(job) == "while_executing":
-        client.scripts.run_many([client._store_call(job["queue"], at_s, [job])])
+        client.store([client.enqueue_call(job["queue"], at_s, [job])])
         return job["jid"]
     won, holder = _lock_and_push(client, job, at_s)
     return job["jid"] if won else _client_conflict(client, job, at_s, holder)
 
 
 def _lock_and_push(client: Any, job: dict[str, Any], at_s: float | None) -> tuple[bool, str | None]:
-    _, store_keys, store_args = client._store_call(job["queue"], at_s, [job])
-    lock = Lock(client.redis, client.keys, job)
-    won, holder = lock.take(store_keys, store_args, score=repr(at_s) if at_s else "")
-    return won, holder
+    raw = client.encode([job], at_s)[0]
+    return taken(client.store([Lock(client.redis, client.keys, job).take_call(raw, at_s)])[0])
 
 
 def _client_conflict(client: Any, job: dict[str, Any], at_s: float | None, holder: str | None) -> str | None:
@@ -97,9 +98,11 @@ def _client_conflict(client: Any, job: dict[str, Any], at_s: float | None, holde
     if chosen == "raise":
         raise LockConflict(dig, holder)
     if chosen == "reject":
-        to_dead(client.redis, client.keys, payload.dumps(job))
+        client.store([to_dead(client.keys, payload.dumps(job), client.dead)])
     elif chosen == "reschedule":
-        return reschedule(client.redis, client.keys, job)
+        call, jid = reschedule(client.keys, job)
+        client.store([call])
+        return jid
     elif chosen == "replace" and _delete_holder(client.redis, client.keys, dig, job["queue"]):
         delete_locks(client.redis, client.keys, dig, runtime=False)
         if _lock_and_push(client, job, at_s)[0]:
@@ -109,18 +112,17 @@ def _client_conflict(client: Any, job: dict[str, Any], at_s: float | None, holde
     return None
 
 
-def to_dead(redis: Any, keys: Keys, raw: str | bytes) -> None:
-    redis.zadd(keys.dead, {raw: time.time()})
+def to_dead(keys: Keys, raw: str | bytes, dead: DeadLimits) -> Call:
+    """The ``reject`` strategy: the job goes to the dead set, trimmed like every other burial."""
+    return scripts.kill(keys, job=raw, now_s=time.time(), dead=dead)
 
 
-def reschedule(redis: Any, keys: Keys, job: dict[str, Any]) -> str:
-    """Push a copy with a new jid ``RESCHEDULE_IN_S`` later, without a client lock (as the gem does)."""
+def reschedule(keys: Keys, job: dict[str, Any]) -> tuple[Call, str]:
+    """A copy with a new jid ``RESCHEDULE_IN_S`` later, without a client lock (as the gem does); (call, jid)."""
     again = {k: v for k, v in job.items() if k != "enqueued_at"}
     again["jid"], queue = payload.new_jid(), job.get("queue") or "default"
-    at_s = time.time() + RESCHEDULE_IN_S
-    Scripts(redis).run("enqueue", (keys.queues, keys.queue(queue), keys.schedule, keys.wake(queue)),
-                       (queue, repr(at_s), 0, payload.dumps(again)))
-    return again["jid"]
+    call = scripts.enqueue(keys, queue, at_s=time.time() + RESCHEDULE_IN_S, wake_cap=0, payloads=[payload.dumps(again)])
+    return call, again["jid"]
 
 
 def _delete_holder(redis: Any, keys: Keys, dig: str, queue: str) -> bytes | None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .. import scripts
 from ..keys import Keys
-from ..scripts import Scripts
+from ..scripts import Call
 from .options import LOCK_TYPES
 
 
@@ -18,26 +19,22 @@ class Lock:
         self.digest = base_digest(job["lock_digest"]) + suffix
         self.kind = LOCK_TYPES.get(job.get("lock"), "until_executed")  # type: ignore[arg-type]
 
-    def _k(self, suffix: str = "") -> str:
-        return self.keys.unique(self.digest, suffix)
+    def take_call(self, raw: str | None = None, at_s: float | None = None) -> Call:
+        """The ``lock_push.lua`` call: take the lock and, when ``raw`` is given, store that job (at ``at_s``)."""
+        return scripts.lock_push(self.keys, self.digest, self.job.get("queue") or "default", jid=self.jid,
+                                 pttl=_pttl_ms(self.job), lock_type=self.kind,
+                                 lock_score=repr(at_s) if at_s else "", now_s=time.time(), at_s=at_s, payload=raw)
 
-    def take(self, store_keys: Any = None, store_args: Any = None, score: str = "") -> tuple[bool, str | None]:
-        """Take the lock (and store the job when store_args carries it); (won, holder jid)."""
-        queue = self.job.get("queue") or "default"
-        store_keys = store_keys or (self.keys.queues, self.keys.queue(queue), self.keys.schedule, self.keys.wake(queue))
-        keys = (self._k(), self._k("LOCKED"), self.keys.unique_digests, self.keys.unique_expiring_digests, *store_keys)
-        args = (self.jid, _pttl_ms(self.job), self.kind, score, repr(time.time()), *(store_args or (queue, "", 0)))
-        won, holder = Scripts(self.redis).run("lock_push", keys, args)
-        return bool(won), holder.decode() if isinstance(holder, bytes) else holder
+    def take(self) -> tuple[bool, str | None]:
+        """Take the lock only (server side); (won, holder jid)."""
+        return taken(self.take_call().run(self.redis))
 
     def release(self) -> bool:
-        keys = (self._k(), self._k("QUEUED"), self._k("PRIMED"), self._k("LOCKED"), self._k("INFO"),
-                self.keys.unique_digests)
-        return bool(Scripts(self.redis).run("unlock", keys, (self.jid, self.kind)))
+        return bool(scripts.unlock(self.keys, self.digest, jid=self.jid, lock_type=self.kind).run(self.redis))
 
     def ensure(self) -> bool:
         """Held by this jid already, or taken now."""
-        return bool(self.redis.hexists(self._k("LOCKED"), self.jid)) or self.take()[0]
+        return bool(self.redis.hexists(self.keys.unique(self.digest, "LOCKED"), self.jid)) or self.take()[0]
 
     def acquire(self, wait_s: float) -> bool:
         """Take the lock, waiting up to wait_s for a release token on ``:QUEUED``."""
@@ -46,8 +43,14 @@ class Lock:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            self.redis.brpop([self._k("QUEUED")], timeout=max(0.01, min(remaining, 1.0)))
+            self.redis.brpop([self.keys.unique(self.digest, "QUEUED")], timeout=max(0.01, min(remaining, 1.0)))
         return True
+
+
+def taken(result: Any) -> tuple[bool, str | None]:
+    """``lock_push.lua``'s answer as (won, holder jid)."""
+    won, holder = result
+    return bool(won), holder.decode() if isinstance(holder, bytes) else holder
 
 
 def base_digest(dig: str) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..keys import Keys
+from ..scripts import DeadLimits
 from .client import delete_locks, reschedule, to_dead
 from .lock import Lock, base_digest
 from .options import (
@@ -76,9 +77,9 @@ def _server_conflict(ctx: Any, run_digest: str) -> None:
     if chosen == "raise":
         raise LockConflict(run_digest)
     if chosen == "reject":
-        to_dead(ctx.redis, ctx.keys, ctx.raw)
+        to_dead(ctx.keys, ctx.raw, ctx.dead or DeadLimits.default()).run(ctx.redis)
     elif chosen == "reschedule":
-        reschedule(ctx.redis, ctx.keys, ctx.job)
+        reschedule(ctx.keys, ctx.job)[0].run(ctx.redis)
     log.log(logging.INFO if chosen else logging.DEBUG, "jid=%s not run: %s is running (on_conflict=%s)",
             ctx.job.get("jid"), run_digest, chosen)
 
