@@ -121,7 +121,7 @@ def test_a_failing_job_logs_its_traceback_in_one_warn_record(tmp_path: Path, r: 
         jid = client.push({"class": "Charge", "args": [7], "retry": 1, "retry_count": 0})
         # When it has failed and is stored as dead (retry=1 is used up)
         wait_until(lambda: r.zcard("dead") == 1)
-        wait_until(lambda: "moved to the dead set" in log_text(tmp_path))
+        wait_until(lambda: "fail: RuntimeError" in log_text(tmp_path))
     where = f'File "{jobs}", line {RAISE_LINE}, in charge'
     if log_format == "json":
         # Then exactly one record carries the traceback: the WARN "fail" line, with the job's fields
@@ -306,3 +306,54 @@ def test_a_long_job_sees_the_worker_stopping_and_finishes_early(tmp_path: Path, 
         assert proc.wait(15) == 0
     assert seen(r)["p"]["stopping"] is True and seen(r)["p"]["jid"] == jid
     assert r.llen("queue:default") == 0 and int(r.get("stat:processed")) == 1
+
+
+# --- the README's example ---------------------------------------------------------------------------------
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_section(title: str) -> str:
+    text = README.read_text()
+    return text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_the_readme_example_of_logs_and_pyq_current_runs_as_shown(tmp_path: Path, r: redis.Redis,
+                                                                   redis_url: str, log_format: str) -> None:
+    # Given the README's app/imports.py, and a file whose third line is empty
+    section = readme_section("Logs, tracebacks and the running job")
+    code, sample = section.split("```python\n", 1)[1].split("```", 1)[0], section.split("```\n", 1)[1]
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("")
+    (tmp_path / "app" / "imports.py").write_text(code)
+    (tmp_path / "data.csv").write_text("a,1\nb,2\n\nc,3\n")
+    raise_line = next(n for n, line in enumerate(code.splitlines(), 1) if "raise ValueError" in line)
+    assert f'imports.py", line {raise_line}, in import_file' in sample
+    # When the pool runs one import, enqueued by the app as the README says
+    with running_pool(tmp_path, redis_url, require=["app.imports"], processes=1, log_format=log_format):
+        enqueue = "from app.imports import import_file; print(import_file.perform_async('data.csv'))"
+        jid = subprocess.run([sys.executable, "-c", enqueue], cwd=tmp_path, capture_output=True, text=True,
+                             check=True, timeout=30, env={**os.environ, "PYQ_REDIS_URL": redis_url}).stdout.strip()
+        wait_until(lambda: r.zcard("retry") == 1)
+        wait_until(lambda: "fail: ValueError" in log_text(tmp_path))
+    # Then its own log line and its failure carry its jid, the failure with the traceback of the raising line
+    where = f'File "{tmp_path / "app" / "imports.py"}", line {raise_line}, in import_file'
+    if log_format == "json":
+        mine = [rec for rec in json_records(tmp_path) if rec.get("jid") == jid]
+        [info] = [rec for rec in mine if rec["logger"] == "app.imports"]
+        assert info["msg"] == "importing data.csv from line 0 (retry_count None)" and info["queue"] == "default"
+        [fail] = [rec for rec in mine if "exc" in rec]
+        assert fail["lvl"] == "WARN" and fail["class"] == "app.imports.import_file" and where in fail["exc"]
+        assert fail["msg"] == "fail: ValueError: data.csv: line 3 is empty" and "retry_count" not in fail
+    else:
+        lines = log_text(tmp_path).splitlines()
+        prefix = f" class=app.imports.import_file jid={jid}"
+        assert any(line.endswith(f"{prefix} INFO: importing data.csv from line 0 (retry_count None)")
+                   for line in lines)
+        assert any(f"{prefix} elapsed=" in line and "WARN: fail: ValueError: data.csv: line 3 is empty" in line
+                   for line in lines)
+        assert where in log_text(tmp_path)
+    # And `pyq retry show` has the 10 stored backtrace lines' innermost one: the raising line
+    shown = json.loads(pyq_cli(redis_url, "retry", "show", jid).stdout)
+    assert shown["backtrace"][0] == f"{tmp_path / 'app' / 'imports.py'}:{raise_line}:in `import_file'"
