@@ -59,15 +59,18 @@ def test_job_counters_from_several_processes_add_up(tmp_path: Path) -> None:
     script = textwrap.dedent("""
         import sys
         from types import SimpleNamespace
+        from pyq.context import Failure
         from pyq.metrics.jobs import JobMetrics
         from pyq.metrics.timing import TimedMiddleware
-        mw = TimedMiddleware([JobMetrics()])
+        metrics = JobMetrics()
+        mw = TimedMiddleware([metrics])
         ctx = SimpleNamespace(queue="q1", job={"class": "Wrapper", "wrapped": "MailJob", "args": []})
         for i in range(int(sys.argv[1])):
             try:
                 mw(ctx, (lambda: 1) if i % 2 else (lambda: 1 / 0))
             except ZeroDivisionError:
-                pass
+                metrics.count_failure(Failure("q1", "MailJob", "error", ran=True))
+        metrics.count_failure(Failure("q1", "Gone", "unknown_class", ran=False))
     """)
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     for n in (4, 6):
@@ -76,11 +79,16 @@ def test_job_counters_from_several_processes_add_up(tmp_path: Path) -> None:
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=str(tmp_path))
     got = samples(generate_latest(registry).decode())
-    # Then processed counts every run, failed only failures, the histogram every run
+    # Then processed counts every run, failed only failures, the histogram every run;
+    # a job that never ran counts as processed and failed, without a duration
     labels = (("job", "MailJob"), ("queue", "q1"))
     assert got[("pyq_jobs_processed_total", labels)] == 10
-    assert got[("pyq_jobs_failed_total", labels)] == 5
+    assert got[("pyq_jobs_failed_total", (*labels, ("reason", "error")))] == 5
     assert got[("pyq_job_duration_seconds_count", labels)] == 10
+    gone = (("job", "Gone"), ("queue", "q1"))
+    assert got[("pyq_jobs_processed_total", gone)] == 2
+    assert got[("pyq_jobs_failed_total", (*gone, ("reason", "unknown_class")))] == 2
+    assert ("pyq_job_duration_seconds_count", gone) not in got
 
 
 def test_redis_collector_reports_queues_sets_and_processes(r: redis.Redis, client: Client) -> None:
@@ -177,13 +185,14 @@ def test_pool_serves_metrics_that_add_up_across_a_worker_restart(tmp_path: Path,
     (tmp_path / "opsjobs.py").write_text(JOBS)
     port = free_port()
     labels = (("job", "Flaky"), ("queue", "default"))
+    failed = ("pyq_jobs_failed_total", (*labels, ("reason", "error")))
     with running_pool(tmp_path, redis_url, require=["opsjobs"], metrics={"port": port, "host": "127.0.0.1"},
                       processes=2) as proc:
         # Given 10 jobs (4 failing) run by the pool
         for i in range(10):
             client.push({"class": "Flaky", "args": [i % 3 == 0], "retry": False})
         wait_until(lambda: scrape(port).get(("pyq_jobs_processed_total", labels)) == 10, timeout=20)
-        assert scrape(port)[("pyq_jobs_failed_total", labels)] == 4
+        assert scrape(port)[failed] == 4
         # When a worker is SIGKILLed and replaced, and 6 more jobs run
         before = child_pids(proc.pid)
         assert len(before) == 3  # two workers and the metrics server
@@ -196,7 +205,7 @@ def test_pool_serves_metrics_that_add_up_across_a_worker_restart(tmp_path: Path,
         # Then the totals include the dead worker's counts
         wait_until(lambda: scrape(port).get(("pyq_jobs_processed_total", labels)) == 16, timeout=20)
         got = scrape(port)
-        assert got[("pyq_jobs_failed_total", labels)] == 4
+        assert got[failed] == 4
         wait_until(lambda: scrape(port).get(("pyq_processes", ())) == 2, timeout=20)
         assert got[("pyq_queue_size", (("queue", "default"),))] == 0
 

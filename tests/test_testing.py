@@ -218,3 +218,30 @@ def test_the_readme_testing_example_runs() -> None:
     names["test_signup_sends_a_welcome_mail"]()
     names["test_inline"]()
     assert DONE == ["ann@example.com", "ann@example.com"]
+
+
+@pyq.job(name="T::WhoAmI", queue="mail")
+def who_am_i() -> None:
+    ctx = pyq.current()
+    assert ctx is not None
+    DONE.append((ctx.jid, ctx.name, ctx.queue, ctx.stopping))
+
+
+@pyq.job(name="T::AsyncWhoAmI")
+async def async_who_am_i() -> None:
+    ctx = pyq.current()
+    assert ctx is not None
+    DONE.append((ctx.jid, ctx.name, ctx.queue, ctx.stopping))
+
+
+def test_pyq_current_is_the_job_in_inline_and_drained_runs() -> None:
+    # Given jobs that read pyq.current(), run inline and drained from fake mode
+    with testing.inline():
+        first = who_am_i.perform_async()
+    with testing.fake() as jobs:
+        second = async_who_am_i.perform_async()
+        jobs.drain()
+    # Then each saw its own run, and nothing is current outside a job
+    seen = list(DONE)
+    assert seen == [(first, "T::WhoAmI", "mail", False), (second, "T::AsyncWhoAmI", "default", False)]
+    assert pyq.current() is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._version import __version__
 from .client import Client, configure
 from .client import default_client as _default_client
+from .context import JobContext, current
 from .errors import ConfigError, InvalidPayload, PyqError, UnknownJob
 from .job import Job, job
 from .job import lock_args_method as _lock_args_method
@@ -16,5 +17,5 @@ from .unique.client import set_lock_args_lookup as _set_lock_args_lookup
 _set_client_source(_default_client)  # perform_async & co. without client= push through the default client
 _set_lock_args_lookup(_lock_args_method)  # unique jobs take lock_args from the pushed class's definition
 
-__all__ = ["Client", "ConfigError", "InvalidPayload", "Job", "PyqError", "UnknownJob", "__version__",
-           "add_client_middleware", "add_server_middleware", "configure", "job", "on_death"]
+__all__ = ["Client", "ConfigError", "InvalidPayload", "Job", "JobContext", "PyqError", "UnknownJob", "__version__",
+           "add_client_middleware", "add_server_middleware", "configure", "current", "job", "on_death"]

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ def run_pool(config: Config) -> int:
     try:
         import_jobs(config.require)
     except ConfigError as exc:
-        log.error("%s", exc)
+        log.error("%s", exc, exc_info=import_traceback(exc.__cause__))
         return RET_USAGE
     try:
         wait_for_redis(config)
@@ -98,6 +99,28 @@ def import_jobs(modules: tuple[str, ...] | list[str]) -> None:
                 importlib.import_module(entry)
         except Exception as exc:
             raise ConfigError(f"require: cannot import {entry!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def import_traceback(exc: BaseException | None) -> BaseException | None:
+    """``exc`` with only the frames of the imported code, so its traceback points at the failing line.
+
+    None when there is nothing to show: no exception, or a module that is simply not there.
+    """
+    if exc is None:
+        return None
+    machinery = (__file__, os.path.dirname(importlib.__file__), "<frozen importlib")
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(machinery):
+            frames.append(tb)
+        tb = tb.tb_next
+    if isinstance(exc, ModuleNotFoundError) and not frames:
+        return None
+    trimmed = None
+    for t in reversed(frames):
+        trimmed = types.TracebackType(trimmed, t.tb_frame, t.tb_lasti, t.tb_lineno)
+    return exc.with_traceback(trimmed)
 
 
 def wait_for_redis(config: Config, retry_every_s: float = 2.0) -> None:

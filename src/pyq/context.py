@@ -1,15 +1,22 @@
-"""What server middleware and a job's own callbacks see of the job they wrap.
+"""What server middleware, a job's own callbacks and the job itself see of the running job.
 
-Its own module so that :mod:`pyq.middleware` (which runs the chains) and :mod:`pyq.processor`
-(which builds the context) both depend on it, and neither on the other.
+Its own module so that :mod:`pyq.middleware` (which runs the chains), :mod:`pyq.processor`
+(which builds the context) and :mod:`pyq.logs` (which stamps log lines with it) all depend on
+it, and none on another. :func:`current` reads a :class:`~contextvars.ContextVar`, so each
+executor thread and each asyncio task sees its own job.
 """
 
 from __future__ import annotations
 
+import contextvars
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import payload
+
 if TYPE_CHECKING:
+    import threading
+
     from .fetch import UnitOfWork
     from .job import JobDefinition
     from .keys import Keys
@@ -30,4 +37,66 @@ class JobContext:
     keys: Keys
     unit: UnitOfWork = field(repr=False, default=None)  # type: ignore[assignment]
     instance: Any = field(repr=False, default=None)  #: the pyq.Job instance of a class job
+    stop_event: threading.Event | None = field(repr=False, default=None)  #: set once the worker stops
     dead: DeadLimits | None = field(repr=False, default=None)  #: the worker's dead-set trim; None = Config's
+
+    @property
+    def jid(self) -> str:
+        return str(self.job.get("jid", ""))
+
+    @property
+    def name(self) -> str:
+        """The wire name the job runs under (the ActiveJob class for an ActiveJob payload)."""
+        return self.definition.name
+
+    @property
+    def retry_count(self) -> int | None:
+        """Sidekiq's ``retry_count``: None on the first run, 0 on the first retry, and so on."""
+        count = self.job.get("retry_count")
+        return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+    @property
+    def enqueued_at(self) -> float | None:
+        """Epoch seconds the job last entered its queue (either payload time style)."""
+        return payload.to_epoch_s(self.job.get("enqueued_at"))
+
+    @property
+    def created_at(self) -> float | None:
+        """Epoch seconds the job was first pushed."""
+        return payload.to_epoch_s(self.job.get("created_at"))
+
+    @property
+    def stopping(self) -> bool:
+        """True once the worker is shutting down: a long job may save its place and return."""
+        return self.stop_event is not None and self.stop_event.is_set()
+
+
+#: Why a job counted in ``stat:failed``: it raised, or it could not start (and why).
+REASONS = ("error", "unknown_class", "bad_arguments", "invalid_payload")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One job counted in ``stat:failed``, as failure hooks (metrics) see it; ``ran`` is False when it never started."""
+
+    queue: str
+    job_class: str
+    reason: str  #: one of :data:`REASONS`
+    ran: bool
+
+
+_current: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar("pyq_current_job", default=None)
+
+
+def current() -> JobContext | None:
+    """The job running in this thread or asyncio task, or None outside a job."""
+    return _current.get()
+
+
+def enter(ctx: JobContext) -> contextvars.Token[JobContext | None]:
+    """Make ``ctx`` the current job until :func:`leave` is called with the token."""
+    return _current.set(ctx)
+
+
+def leave(token: contextvars.Token[JobContext | None]) -> None:
+    _current.reset(token)

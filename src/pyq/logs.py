@@ -1,4 +1,11 @@
-"""Logging setup: Sidekiq's line format by default, JSON lines with ``--log-format json``."""
+"""Logging setup: Sidekiq's line format by default, JSON lines with ``--log-format json``.
+
+Records about a job carry it as attributes (``jid``, ``job_class``, ``queue``, ``retry_count``,
+``elapsed_ms``): pyq's own job lines pass them as ``extra`` (:mod:`pyq.joblog`), and
+:class:`JobFields`, a filter on pyq's handler, adds them to every other record written while a job
+runs, so a job's own ``logging.getLogger(...)`` lines name their jid too. JSON lines carry them as
+fields; text lines as Sidekiq's ``class=... jid=... elapsed=...`` context.
+"""
 
 from __future__ import annotations
 
@@ -8,32 +15,65 @@ import os
 import sys
 import threading
 import time
+from typing import Any
+
+from . import context, payload
 
 _LEVEL_NAMES = {"WARNING": "WARN"}
+#: Record attribute -> JSON field of the job a record is about.
+JOB_FIELDS = {"jid": "jid", "job_class": "class", "queue": "queue", "retry_count": "retry_count",
+              "elapsed_ms": "elapsed_ms"}
+
+
+class JobFields(logging.Filter):
+    """Stamps a record written inside a running job with that job's fields (unless it has them)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ctx = context.current()
+        if ctx is not None and getattr(record, "jid", None) is None:
+            record.jid = ctx.jid
+            record.job_class = payload.display_class(ctx.job)
+            record.queue = ctx.queue
+            record.retry_count = ctx.retry_count
+        return True
 
 
 class SidekiqFormatter(logging.Formatter):
-    """``2026-01-02T03:04:05.678Z pid=12 tid=ab3 INFO: message`` (Sidekiq's pretty format)."""
+    """``2026-01-02T03:04:05.678Z pid=12 tid=ab3 class=Foo jid=b4a5 INFO: message`` (Sidekiq's pretty format)."""
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
         level = _LEVEL_NAMES.get(record.levelname, record.levelname)
-        line = f"{stamp} pid={record.process} tid={_tid(record)} {level}: {record.getMessage()}"
+        line = f"{stamp} pid={record.process} tid={_tid(record)}{_text_context(record)} {level}: {record.getMessage()}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
 
 
+def _text_context(record: logging.LogRecord) -> str:
+    """Sidekiq's job context: `` class=Foo jid=abc elapsed=0.012`` (seconds), or nothing."""
+    parts = [f"{key}={value}" for key, value in (("class", getattr(record, "job_class", None)),
+                                                  ("jid", getattr(record, "jid", None))) if value]
+    elapsed_ms = getattr(record, "elapsed_ms", None)
+    if isinstance(elapsed_ms, (int, float)):
+        parts.append(f"elapsed={elapsed_ms / 1000:.3f}")
+    return "".join(f" {p}" for p in parts)
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, pid, tid, lvl, logger, msg (and exc)."""
+    """One JSON object per line: ts, pid, tid, lvl, logger, msg, the job's fields, and exc (the traceback)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"ts": record.created, "pid": record.process, "tid": _tid(record),
-                 "lvl": _LEVEL_NAMES.get(record.levelname, record.levelname), "logger": record.name,
-                 "msg": record.getMessage()}
+        entry: dict[str, Any] = {"ts": record.created, "pid": record.process, "tid": _tid(record),
+                                 "lvl": _LEVEL_NAMES.get(record.levelname, record.levelname), "logger": record.name,
+                                 "msg": record.getMessage()}
+        for attr, key in JOB_FIELDS.items():
+            value = getattr(record, attr, None)
+            if value is not None:
+                entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 def _tid(record: logging.LogRecord) -> str:
@@ -44,6 +84,7 @@ def setup(level: str = "info", fmt: str = "text") -> None:
     """Route pyq's loggers (and the root logger) to stderr in the chosen format."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else SidekiqFormatter())
+    handler.addFilter(JobFields())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

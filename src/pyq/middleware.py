@@ -19,6 +19,8 @@ exist still takes effect.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -109,7 +111,10 @@ def _bind_async(mw: ServerMiddleware, ctx: JobContext,
 
 def _bind_threaded(mw: ServerMiddleware, ctx: JobContext,
                    call_next: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
-    """A plain middleware around an async job: it runs in a thread, ``call_next`` waits for the loop."""
+    """A plain middleware around an async job: it runs in a thread, ``call_next`` waits for the loop.
+
+    The thread runs in a copy of the task's context, so :func:`pyq.current` works there too.
+    """
 
     async def call() -> Any:
         loop = asyncio.get_running_loop()
@@ -117,7 +122,8 @@ def _bind_threaded(mw: ServerMiddleware, ctx: JobContext,
         def blocking_next() -> Any:
             return asyncio.run_coroutine_threadsafe(_awaited(call_next), loop).result()
 
-        return await loop.run_in_executor(None, mw, ctx, blocking_next)
+        in_context = functools.partial(contextvars.copy_context().run, mw, ctx, blocking_next)
+        return await loop.run_in_executor(None, in_context)
 
     return call
 

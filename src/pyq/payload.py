@@ -198,6 +198,20 @@ def decode_backtrace(value: str) -> list[str]:
     return json.loads(data)
 
 
+def read_backtrace(value: Any) -> list[str] | None:
+    """The lines of a stored ``error_backtrace`` as Sidekiq's Web UI reads it: compressed text, or the plain
+    array older Sidekiq versions stored; None when there is none, one explanatory line when unreadable."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [str(line) for line in value]
+    try:
+        lines = decode_backtrace(str(value))
+    except (ValueError, zlib.error) as exc:  # binascii.Error and JSON errors are ValueErrors
+        return [f"(error_backtrace is not readable: {exc})"]
+    return [str(line) for line in lines] if isinstance(lines, list) else [str(lines)]
+
+
 # --- ActiveJob ---------------------------------------------------------------
 
 _AJ_MARKERS = ("_aj_symbol_keys", "_aj_ruby2_keywords", "_aj_hash_with_indifferent_access")

@@ -18,50 +18,36 @@ Life of a job here:
 2. ``run`` / ``run_async``: server middleware (global or the worker's), the
    unique-jobs lock middleware, then the job's own callbacks, around the call.
 3. Success -> :meth:`Acker.acknowledge` (batched, no round trip of its own).
-   Exception -> :func:`retry.decide` and ``lua/fail.lua``, then hooks. An
-   exception caused by :class:`Shutdown` -> nothing: the job stays in flight
-   and the worker's shutdown puts it back.
+   Exception -> :class:`pyq.settle.Settler` (:func:`retry.decide`,
+   ``lua/fail.lua``, then hooks). An exception caused by :class:`Shutdown` ->
+   nothing: the job stays in flight and the worker's shutdown puts it back.
+
+While a job runs it is :func:`pyq.current` (a context variable, so per thread
+and per asyncio task). Every stored failure, whether the job ran or could not
+start, is reported to ``on_failure`` (the metrics plug in there), so what is
+counted outside matches ``stat:failed``. What is logged is in :mod:`pyq.joblog`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
 from typing import Any
 
-from redis.exceptions import RedisError
-
-from . import middleware, payload, poison, retry, scripts
-from .config import Config
-from .context import JobContext
-from .error_fields import caused_by_shutdown, error_class_name, error_message
+from . import context, joblog, middleware, payload
+from .context import Failure, JobContext
+from .error_fields import caused_by_shutdown
 from .errors import ArgumentError, InvalidPayload, Shutdown
 from .fetch import Acker, UnitOfWork
-from .job import JobDefinition, call_hook, call_parts, resolve
+from .job import JobDefinition, call_parts, resolve
 from .keys import Keys
 from .middleware import DeathHandler, ServerMiddleware
-from .scripts import DeadLimits
+from .settle import FailureHook, Settings, Settler
 
-__all__ = ["ArgumentError", "DeathHandler", "JobContext", "Processor", "ServerMiddleware", "Settings"]
+__all__ = ["ArgumentError", "DeathHandler", "Failure", "JobContext", "Processor", "ServerMiddleware", "Settings"]
 
 log = logging.getLogger("pyq.processor")
-job_log = logging.getLogger("pyq.job")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The part of the config the processor needs; the defaults live in :class:`~pyq.config.Config`."""
-
-    max_retries: int
-    dead: DeadLimits
-    time_style: payload.TimeStyle
-
-    @classmethod
-    def from_config(cls, config: Config) -> Settings:
-        return cls(max_retries=config.max_retries, dead=DeadLimits.of(config), time_style=config.time_style)
 
 
 class Processor:
@@ -69,18 +55,22 @@ class Processor:
 
     ``middleware`` / ``death_handlers`` are this processor's own; the process-wide
     ones in :mod:`pyq.middleware` run too (first, outermost), read at each job.
+    ``stop_event`` is what :attr:`JobContext.stopping` reads; ``on_failure`` hears of
+    every failure stored.
     """
 
     def __init__(self, redis: Any, keys: Keys, identity: str, acker: Acker, settings: Settings,
                  middleware: list[ServerMiddleware] | None = None,
-                 death_handlers: list[DeathHandler] | None = None) -> None:
+                 death_handlers: list[DeathHandler] | None = None, *,
+                 stop_event: threading.Event | None = None, on_failure: FailureHook | None = None) -> None:
         self.redis = redis
         self.keys = keys
         self.identity = identity
         self.acker = acker
-        self.settings = settings
         self.middleware = middleware if middleware is not None else []
-        self.death_handlers = death_handlers if death_handlers is not None else []
+        self.stop_event = stop_event
+        self.settler = Settler(redis, keys, identity, settings, death_handlers if death_handlers is not None else [],
+                               on_failure)
 
     # --- 1. prepare -----------------------------------------------------------------
     def prepare(self, unit: UnitOfWork) -> JobContext | None:
@@ -95,19 +85,19 @@ class Processor:
         try:
             job = payload.loads(unit.raw)
         except Exception as exc:  # InvalidPayload, and RecursionError for absurdly nested JSON
-            self.bury_poison(unit, exc if isinstance(exc, InvalidPayload) else InvalidPayload(str(exc)))
+            self.settler.bury_poison(unit, exc if isinstance(exc, InvalidPayload) else InvalidPayload(str(exc)))
             return None
         try:
             name, args, kwargs = call_parts(job)
         except InvalidPayload as exc:
-            log.error("cannot run job jid=%s class=%s: %s", job.get("jid"), job.get("class"), exc)
-            self.fail(unit, job, exc, kill=True)
+            joblog.cannot_run(job, unit.queue, exc)
+            self.settler.fail(unit, job, exc, kill=True, reason="bad_arguments", ran=False)
             return None
         try:
             definition = resolve(name)
         except Exception as exc:  # UnknownJob, or the job's module raised while importing
-            log.error("cannot run job jid=%s class=%s: %s", job.get("jid"), name, error_message(exc))
-            self.fail(unit, job, exc)
+            joblog.cannot_run(job, unit.queue, exc)
+            self.settler.fail(unit, job, exc, reason="unknown_class", ran=False)
             return None
         return self._bind(unit, job, definition, args, kwargs)
 
@@ -118,21 +108,23 @@ class Processor:
         except TypeError as exc:
             error = ArgumentError(f"{definition.name}{definition.signature} cannot take args {args!r}"
                                   f"{f' and kwargs {kwargs!r}' if kwargs else ''}: {exc}")
-            log.error("cannot run job jid=%s: %s", job.get("jid"), error)
-            self.fail(unit, job, error, definition, kill=True)
+            joblog.cannot_run(job, unit.queue, error)
+            self.settler.fail(unit, job, error, definition, kill=True, reason="bad_arguments", ran=False)
             return None
         try:
             instance = definition.instance()
         except Exception as exc:
-            self.fail(unit, job, exc, definition)
+            joblog.cannot_run(job, unit.queue, exc)
+            self.settler.fail(unit, job, exc, definition, ran=False)
             return None
         return JobContext(job, unit.raw, unit.queue, definition, args, kwargs, self.redis, self.keys, unit, instance,
-                          dead=self.settings.dead)
+                          self.stop_event, dead=self.settler.settings.dead)
 
     # --- 2. run ------------------------------------------------------------------------
     def run(self, ctx: JobContext) -> None:
         """Run a sync job in this thread and settle it."""
-        started = _log_start(ctx)
+        token = context.enter(ctx)
+        started = joblog.started(ctx)
         try:
             middleware.sync_chain(self._chain(ctx), ctx, lambda: _perform(ctx))()
         except Shutdown:
@@ -141,10 +133,13 @@ class Processor:
             self._settle_error(ctx, exc, started)
         else:
             self._succeeded(ctx, started)
+        finally:
+            context.leave(token)
 
     async def run_async(self, ctx: JobContext) -> None:
-        """Run an ``async def`` job on the worker's event loop and settle it."""
-        started = _log_start(ctx)
+        """Run an ``async def`` job on the worker's event loop and settle it (in its own task, so its own context)."""
+        context.enter(ctx)
+        started = joblog.started(ctx)
 
         async def perform() -> Any:
             return await _perform(ctx)
@@ -175,72 +170,17 @@ class Processor:
 
     def _succeeded(self, ctx: JobContext, started: float) -> None:
         self.acker.acknowledge(ctx.raw)
-        if job_log.isEnabledFor(logging.INFO):
-            job_log.info("%s jid=%s elapsed=%.3f done", payload.display_class(ctx.job), ctx.job.get("jid"),
-                         time.monotonic() - started)
+        joblog.done(ctx, started)
 
     def _settle_error(self, ctx: JobContext, exc: BaseException, started: float) -> None:
         if caused_by_shutdown(exc):
-            job_log.warning("%s jid=%s interrupted by shutdown: stays in flight to be put back",
-                            payload.display_class(ctx.job), ctx.job.get("jid"))
+            joblog.interrupted(ctx)
             return
-        job_log.warning("%s jid=%s elapsed=%.3f fail: %s: %s", payload.display_class(ctx.job), ctx.job.get("jid"),
-                        time.monotonic() - started, error_class_name(exc), error_message(exc)[:200])
+        joblog.failed(ctx, exc, started)
         try:
-            self.fail(ctx.unit, _as_fetched(ctx), exc, ctx.definition, ctx.instance)
+            self.settler.fail(ctx.unit, _as_fetched(ctx), exc, ctx.definition, ctx.instance)
         except Exception:
             log.exception("cannot settle failed job jid=%s; it stays in flight until recovered", ctx.job.get("jid"))
-
-    # --- 3. settle failures -------------------------------------------------------------
-    def fail(self, unit: UnitOfWork, job: dict[str, Any], exc: BaseException,
-             definition: JobDefinition | None = None, instance: Any = None, *, kill: bool = False) -> retry.Decision:
-        """Store a failed job in the retry or dead set (or drop it), count the failure, run the hooks."""
-        s = self.settings
-        policy = definition.failure_policy(instance) if definition is not None else retry.NO_POLICY
-        decision = retry.decide(job, exc, unit.queue, policy=policy, max_retries=s.max_retries,
-                                time_style=s.time_style, kill=kill)
-        self._store_failure(unit.raw, decision.target, decision.score, decision.job)
-        _log_decision(decision)
-        if decision.target != "retry":
-            after_discard = definition.hook("after_discard", instance) if definition is not None else None
-            self._after_death(decision, exc, after_discard)
-        return decision
-
-    def bury_poison(self, unit: UnitOfWork, exc: InvalidPayload) -> None:
-        """A payload that is not a job goes to the dead set, wrapped in a job Ruby's Web UI can show."""
-        now_s = time.time()
-        wrapped = poison.poison_job(unit.raw, unit.queue, exc, payload.timestamp(now_s, self.settings.time_style))
-        log.error("poison payload from queue %s moved to the dead set as jid=%s: %s", unit.queue, wrapped["jid"], exc)
-        self._store_failure(unit.raw, "dead", now_s, wrapped)
-
-    def _store_failure(self, raw: bytes, target: str, score: float, job: dict[str, Any]) -> None:
-        stored = poison.encode_for_storage(raw, job, self.settings.time_style)
-        call = scripts.fail(self.keys, self.identity, raw=raw, target=target, score=score, job=stored,
-                            now_s=time.time(), dead=self.settings.dead)
-        for attempt in range(5):
-            try:
-                call.run(self.redis)
-                return
-            except RedisError as exc:
-                log.error("cannot store failed job jid=%s (attempt %d): %s", job.get("jid"), attempt + 1, exc)
-                time.sleep(min(2.0, 0.2 * 2**attempt))
-        log.error("failed job jid=%s stays in flight; it will be recovered and run again", job.get("jid"))
-
-    def _after_death(self, decision: retry.Decision, exc: BaseException,
-                     after_discard: Callable[..., Any] | None) -> None:
-        job = decision.job
-        if "lock" in job:
-            from . import unique
-
-            unique.on_death(self.redis, self.keys, job)
-        calls = [*middleware.death_handlers, *self.death_handlers] if decision.death else []
-        if decision.target == "discard" and after_discard is not None:
-            calls.append(after_discard)
-        for handler in calls:
-            try:
-                call_hook(handler, job, exc)
-            except Exception:
-                log.exception("handler %r raised for jid=%s", handler, job.get("jid"))
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -256,19 +196,6 @@ def _as_fetched(ctx: JobContext) -> dict[str, Any]:
         return payload.loads(ctx.raw)
     except InvalidPayload:
         return ctx.job
-
-
-def _log_start(ctx: JobContext) -> float:
-    if job_log.isEnabledFor(logging.INFO):
-        job_log.info("%s jid=%s start", payload.display_class(ctx.job), ctx.job.get("jid"))
-    return time.monotonic()
-
-
-def _log_decision(decision: retry.Decision) -> None:
-    job = decision.job
-    where = {"retry": f"retry #{job.get('retry_count', 0) + 1} in {decision.score - time.time():.0f}s",
-             "dead": "moved to the dead set", "discard": "discarded"}[decision.target]
-    job_log.info("%s jid=%s %s (%s)", payload.display_class(job), job.get("jid"), where, job.get("error_class"))
 
 
 def _being_cancelled() -> bool:

@@ -29,9 +29,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from . import payload, scripts
+from . import context, payload, scripts
 from .client import Client, override_default
 from .job import call_parts, resolve, wire_name
+from .keys import Keys
 from .scripts import Call
 
 #: Jobs one ``drain()`` may run before it decides a job keeps re-enqueueing itself.
@@ -83,11 +84,21 @@ class Jobs:
 
 
 def perform(job: dict[str, Any]) -> Any:
-    """Run one job payload in this process, as a worker would call it (no middleware, no retries)."""
+    """Run one job payload in this process, as a worker would call it (no middleware, no retries).
+
+    The job is :func:`pyq.current` while it runs, as in a worker (with no Redis behind it).
+    """
     job = payload.loads(payload.dumps(job))
     name, args, kwargs = call_parts(job)
     definition = resolve(name)
-    return _finish(definition.invoke(definition.instance(), args, kwargs, job=job))
+    instance = definition.instance()
+    ctx = context.JobContext(job, b"", payload.queue_of(job), definition, args, kwargs, None, Keys(), None,
+                             instance)
+    token = context.enter(ctx)
+    try:
+        return _finish(definition.invoke(instance, args, kwargs, job=job))
+    finally:
+        context.leave(token)
 
 
 def _finish(result: Any) -> Any:

@@ -61,9 +61,10 @@ class Worker:
         self.fetcher = Fetcher(self.redis, self.keys, identity, QueueOrder(queues))
         self.acker = Acker(self.redis, self.keys, identity)
         self.metrics = metrics.worker_metrics(config, self.redis, self.keys)
-        self.processor = Processor(self.redis, self.keys, identity, self.acker, Settings.from_config(config),
-                                   middleware=self.metrics.middleware)
         self.stopping = threading.Event()      # no more fetching
+        self.processor = Processor(self.redis, self.keys, identity, self.acker, Settings.from_config(config),
+                                   middleware=self.metrics.middleware, stop_event=self.stopping,
+                                   on_failure=self.metrics.on_failure)
         self.finished = threading.Event()      # shutdown complete
         self._quiet = threading.Event()
         self._hurry = threading.Event()

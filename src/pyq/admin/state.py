@@ -104,9 +104,12 @@ def _show_command(target: SortedSet) -> click.Command:
     @click.argument("jid")
     @admin
     def show_(s: Session, as_json: bool, jid: str) -> None:
-        """The full job JID."""
+        """The full job JID, and its decoded error_backtrace when it has one."""
         entry = _find(s, target.name, jid)
-        click.echo(json.dumps(_entry_dict(entry), indent=2, default=str))
+        shown = _entry_dict(entry)
+        if entry.backtrace is not None:
+            shown["backtrace"] = entry.backtrace
+        click.echo(json.dumps(shown, indent=2, default=str))
 
     return show_
 

@@ -20,6 +20,11 @@ class Entry:
     def jid(self) -> str | None:
         return self.job.get("jid") if self.job else None
 
+    @property
+    def backtrace(self) -> list[str] | None:
+        """The decoded ``error_backtrace`` (innermost call first), None when the job has none."""
+        return payload.read_backtrace(self.job.get("error_backtrace")) if self.job else None
+
 
 #: The job in a raw entry, or None when it is missing or not a job.
 decode = payload.try_loads

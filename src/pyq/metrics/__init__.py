@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ..config import Config
+from ..context import Failure
 from ..keys import Keys
 from .execution import ExecutionTracker
 from .jobs import JobMetrics
@@ -27,11 +29,14 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class WorkerMetrics:
-    """What a worker runs for metrics: the middleware for its processor, and the flusher of execution metrics."""
+    """What a worker plugs into its processor for metrics: the timing middleware, the ``on_failure`` hook
+    (every job counted in ``stat:failed``, whether it ran or not), and the flusher of execution metrics."""
 
-    def __init__(self, middleware: list[Any], tracker: ExecutionTracker | None = None) -> None:
+    def __init__(self, middleware: list[Any], tracker: ExecutionTracker | None = None,
+                 on_failure: Callable[[Failure], Any] | None = None) -> None:
         self.middleware = middleware
         self.tracker = tracker
+        self.on_failure = on_failure
 
     def run(self, stop: threading.Event) -> None:
         if self.tracker is not None:
@@ -49,10 +54,12 @@ def worker_metrics(config: Config, redis: Any, keys: Keys) -> WorkerMetrics:
     multiprocess directory); Sidekiq execution metrics unless ``execution_metrics: false``.
     """
     recorders: list[Recorder] = []
-    tracker = None
+    tracker = on_failure = None
     if config.metrics_port is not None and os.environ.get(MULTIPROC_ENV):
-        recorders.append(JobMetrics())
+        jobs = JobMetrics()
+        recorders.append(jobs)
+        on_failure = jobs.count_failure
     if config.execution_metrics:
         tracker = ExecutionTracker(redis, keys, config.time_style)
         recorders.append(tracker)
-    return WorkerMetrics([TimedMiddleware(recorders)] if recorders else [], tracker)
+    return WorkerMetrics([TimedMiddleware(recorders)] if recorders else [], tracker, on_failure)

@@ -23,6 +23,7 @@ form{display:inline}
 button{font-size:12px;padding:1px 8px;cursor:pointer}
 .msg{background:#fff6d6;border:1px solid #e5c100;padding:6px 10px;border-radius:6px}
 .empty{color:#888}
+pre{font-size:12px;margin:4px 0;white-space:pre-wrap}
 """
 
 
@@ -59,6 +60,13 @@ def cell(value: Any) -> str:
     if isinstance(value, float):
         value = f"{value:.2f}"
     return escape(str(value))
+
+
+def backtrace(lines: Sequence[str] | None) -> str:
+    """A job's ``error_backtrace``, folded under its error message (nothing when it has none)."""
+    if not lines:
+        return ""
+    return f"<details class='backtrace'><summary>backtrace</summary><pre>{escape(chr(10).join(lines))}</pre></details>"
 
 
 def button(action: str, label: str, token: str, **fields: str) -> str:

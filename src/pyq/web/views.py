@@ -58,8 +58,9 @@ class Views:
             job = entry.job or {}
             actions = (button("retry", "Retry now", token, set=name, jid=entry.jid) +
                        button("delete", "Delete", token, set=name, jid=entry.jid)) if entry.jid else ""
+            error = cell(str(job.get("error_message", ""))[:80]) + render.backtrace(entry.backtrace)
             rows.append((cell(render.when(entry.score)), cell(entry.jid or "?"), cell(job.get("class", "?")),
-                         cell(job.get("queue", "-")), cell(str(job.get("error_message", ""))[:80]), actions))
+                         cell(job.get("queue", "-")), error, actions))
         return render.section(f"{title} ({self.api.set_size(name)})",
                               ("when (UTC)", "jid", "class", "queue", "error", ""), rows, name)
 

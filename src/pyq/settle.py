@@ -1,0 +1,122 @@
+"""Settles a job that failed or could not start: the retry/dead decision, ``lua/fail.lua``, the hooks.
+
+Every path that counts a job in ``stat:failed`` goes through :class:`Settler`: a job that raised, one
+that cannot start (unknown class, bad arguments), and a payload that is not a job (poison). Each
+failure stored is reported to ``on_failure`` with its reason, so the metrics count what the stats count.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from . import joblog, middleware, payload, poison, retry, scripts
+from .config import Config
+from .context import Failure
+from .errors import InvalidPayload
+from .fetch import UnitOfWork
+from .job import JobDefinition, call_hook
+from .keys import Keys
+from .middleware import DeathHandler
+from .scripts import DeadLimits
+
+log = logging.getLogger("pyq.processor")
+#: Called once for every job counted in ``stat:failed``.
+FailureHook = Callable[[Failure], Any]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The part of the config that settling failures needs; the defaults live in :class:`~pyq.config.Config`."""
+
+    max_retries: int
+    dead: DeadLimits
+    time_style: payload.TimeStyle
+
+    @classmethod
+    def from_config(cls, config: Config) -> Settings:
+        return cls(max_retries=config.max_retries, dead=DeadLimits.of(config), time_style=config.time_style)
+
+
+class Settler:
+    """Stores failed jobs in the retry or dead set for one worker identity; runs death hooks after."""
+
+    def __init__(self, redis: Any, keys: Keys, identity: str, settings: Settings,
+                 death_handlers: list[DeathHandler], on_failure: FailureHook | None = None) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.identity = identity
+        self.settings = settings
+        self.death_handlers = death_handlers
+        self.on_failure = on_failure
+
+    def fail(self, unit: UnitOfWork, job: dict[str, Any], exc: BaseException,
+             definition: JobDefinition | None = None, instance: Any = None, *, kill: bool = False,
+             reason: str = "error", ran: bool = True) -> retry.Decision:
+        """Store a failed job in the retry or dead set (or drop it), count the failure, run the hooks.
+
+        ``reason`` and ``ran`` are what ``on_failure`` hears: why it failed, and whether the job started.
+        """
+        s = self.settings
+        policy = definition.failure_policy(instance) if definition is not None else retry.NO_POLICY
+        decision = retry.decide(job, exc, unit.queue, policy=policy, max_retries=s.max_retries,
+                                time_style=s.time_style, kill=kill)
+        if self._store(unit.raw, decision.target, decision.score, decision.job):
+            self._report(Failure(unit.queue, payload.display_class(job), reason, ran))
+        joblog.decision(decision, unit.queue)
+        if decision.target != "retry":
+            after_discard = definition.hook("after_discard", instance) if definition is not None else None
+            self._after_death(decision, exc, after_discard)
+        return decision
+
+    def bury_poison(self, unit: UnitOfWork, exc: InvalidPayload) -> None:
+        """A payload that is not a job goes to the dead set, wrapped in a job Ruby's Web UI can show."""
+        now_s = time.time()
+        wrapped = poison.poison_job(unit.raw, unit.queue, exc, payload.timestamp(now_s, self.settings.time_style))
+        joblog.poison(unit.queue, wrapped, exc)
+        if self._store(unit.raw, "dead", now_s, wrapped):
+            self._report(Failure(unit.queue, poison.POISON_CLASS, "invalid_payload", False))
+
+    def _report(self, failure: Failure) -> None:
+        if self.on_failure is None:
+            return
+        try:
+            self.on_failure(failure)
+        except Exception:  # a metrics problem must not unsettle the job
+            log.exception("on_failure hook raised for %s", failure)
+
+    def _store(self, raw: bytes, target: str, score: float, job: dict[str, Any]) -> bool:
+        """Run ``lua/fail.lua`` (retrying through short outages); False when the job stays in flight."""
+        stored = poison.encode_for_storage(raw, job, self.settings.time_style)
+        call = scripts.fail(self.keys, self.identity, raw=raw, target=target, score=score, job=stored,
+                            now_s=time.time(), dead=self.settings.dead)
+        for attempt in range(5):
+            try:
+                call.run(self.redis)
+                return True
+            except RedisError as exc:
+                log.error("cannot store failed job jid=%s (attempt %d): %s", job.get("jid"), attempt + 1, exc)
+                time.sleep(min(2.0, 0.2 * 2**attempt))
+        log.error("failed job jid=%s stays in flight; it will be recovered and run again", job.get("jid"))
+        return False
+
+    def _after_death(self, decision: retry.Decision, exc: BaseException,
+                     after_discard: Callable[..., Any] | None) -> None:
+        job = decision.job
+        if "lock" in job:
+            from . import unique
+
+            unique.on_death(self.redis, self.keys, job)
+        calls = [*middleware.death_handlers, *self.death_handlers] if decision.death else []
+        if decision.target == "discard" and after_discard is not None:
+            calls.append(after_discard)
+        for handler in calls:
+            try:
+                call_hook(handler, job, exc)
+            except Exception:
+                log.exception("handler %r raised for jid=%s", handler, job.get("jid"))
