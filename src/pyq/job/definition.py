@@ -102,9 +102,9 @@ class JobDefinition:
 
     def failure_policy(self, instance: Any = None) -> Policy:
         """What :func:`pyq.retry.decide` needs of this job; its hooks may take fewer arguments."""
-        if not self.policy and self.job_class is None:
+        if not self.policy and self.job_class is None and "retry" not in self.options:
             return NO_POLICY
-        return Policy(retry_on=dict(self.policy.get("retry_on", {})),
+        return Policy(retry=self.options.get("retry", True), retry_on=dict(self.policy.get("retry_on", {})),
                       discard_on=discard_classes(self.policy.get("discard_on", ())),
                       retry_in=_lenient(self.hook("retry_in", instance)),
                       retries_exhausted=_lenient(self.hook("retries_exhausted", instance)))
