@@ -22,7 +22,7 @@ from typing import Any
 from . import middleware as _middleware
 from . import payload, unique
 from .connection import connect
-from .keys import Keys
+from .keys import QUEUE_NAME_RULE, Keys, is_queue_name
 from .scripts import Call, Scripts
 
 #: Most wake-up markers left on a queue's wake list: enough to rouse every idle worker process.
@@ -150,8 +150,9 @@ class Client:
         args = item.get("args", [])
         payload.check_json_native(args)
         queue = item.get("queue") or "default"
-        if not isinstance(queue, str):
-            raise TypeError(f"job 'queue' must be a string, got {type(queue).__name__}")
+        check_queue(queue, "queue")
+        if item.get("retry_queue") is not None:
+            check_queue(item["retry_queue"], "retry_queue")
         if "tags" in item and not isinstance(item["tags"], (list, tuple)):
             raise TypeError("job 'tags' must be a list of strings")
         at = item.get("at")
@@ -185,6 +186,15 @@ class Client:
         k = self.keys
         return ("enqueue", (k.queues, k.queue(queue), k.schedule, k.wake(queue)),
                 (queue, "" if at_s is None else repr(at_s), WAKE_CAP, *raws))
+
+
+def check_queue(name: Any, field: str) -> None:
+    """Refuse a queue that no pyq worker would serve (:func:`pyq.keys.is_queue_name`, the config's rule)."""
+    if not isinstance(name, str):
+        raise TypeError(f"job {field!r} must be a string, got {type(name).__name__}")
+    if not is_queue_name(name):
+        raise ValueError(f"job {field!r} is {name!r}: a queue name is made of {QUEUE_NAME_RULE}, "
+                         "the only names a pyq worker serves")
 
 
 _default: tuple[int, Client] | None = None
