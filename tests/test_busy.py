@@ -59,3 +59,30 @@ def test_busy_and_queues_show_ruby_sidekiq_and_pyq_processes(tmp_path: Path, red
     assert queues_text.splitlines()[0].split() == ["queue", "size", "latency_s", "served_by"]
     assert [line.split()[-1] for line in queues_text.splitlines() if line.startswith("nobody")] == ["NONE"]
     assert queues_text.rstrip().endswith("no live process serves: nobody")
+
+
+OPERATIONS = Path(__file__).resolve().parent.parent / "docs" / "operations.md"
+
+
+def documented_output(command: str) -> list[str]:
+    """The lines docs/operations.md shows under ``$ COMMAND``."""
+    page = OPERATIONS.read_text(encoding="utf-8")
+    return page.split(f"$ {command}\n", 1)[1].split("```", 1)[0].splitlines()
+
+
+def test_busy_and_queues_print_what_operations_md_shows(tmp_path: Path, redis_url: str, r: redis.Redis,
+                                                        client: Client) -> None:
+    # Given a pyq pool running a slow job on "default", and jobs waiting in "reports", which it does not serve
+    py_jid = client.push({"class": "Sleepy", "args": ["doc", 30]})
+    client.push({"class": "Reports::Build", "args": [7], "queue": "reports"})
+    with running_pool(tmp_path, redis_url, processes=1, heartbeat_interval=0.5):
+        wait_until(lambda: len(Api(r).busy()) == 1)
+        queues = pyq_cli(tmp_path, redis_url, "queues").stdout.splitlines()
+        busy = pyq_cli(tmp_path, redis_url, "busy").stdout.splitlines()
+    # Then the output has the documented shape: same columns, the same marks and footer
+    doc_queues, doc_busy = documented_output("pyq queues"), documented_output("pyq busy")
+    assert queues[0].split() == doc_queues[0].split() and busy[0].split() == doc_busy[0].split()
+    assert [line.split()[-1] for line in queues if line.startswith("reports")] == ["NONE"]
+    assert queues[-1] == "no live process serves: reports" == doc_queues[-1]
+    [row] = busy[1:]
+    assert row.split()[1:4] == [py_jid, "Sleepy", '["doc",'] and row.endswith(" UTC  " + row.split()[-1])

@@ -161,3 +161,32 @@ def test_the_pool_warns_at_start_about_declared_queues_it_does_not_serve(tmp_pat
     assert len(lines) == 1
     assert "queue reports is not served by this pool, yet job(s) Reports::Build are declared on it" in lines[0]
     assert "-q reports" in lines[0]
+
+
+# --- the README's example ---------------------------------------------------------------------------------
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_blocks(heading: str) -> tuple[str, str]:
+    """The ``python`` block and the ``text`` block it prints, in the README section ``heading``."""
+    section = README.read_text(encoding="utf-8").split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    output = section.split("```text\n", 1)[1].split("```", 1)[0]
+    return code, output
+
+
+def test_the_readme_checked_calls_example_prints_what_it_shows(client: Client, r: redis.Redis,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    # Given the README's example, run as the module app.jobs
+    code, shown = readme_blocks("Checked calls")
+    exec(compile(code, "README.md", "exec"), {"__name__": "app.jobs"})
+    printed = capsys.readouterr().out.splitlines()
+    # Then it prints pyq's messages as shown (Python's own reason after "cannot take args []:" aside)
+    assert len(printed) == len(shown.splitlines()) == 2
+    for out, doc in zip(printed, shown.splitlines(), strict=True):
+        head, owned, _ = doc.partition("cannot take args []")
+        assert out.startswith(head + owned) if owned else out == doc
+    # And only the good call was pushed
+    [job] = [json.loads(raw) for raw in r.lrange("queue:reports", 0, -1)]
+    assert (job["class"], job["args"]) == ("app.jobs.build_report", [7, {"format": "pdf"}])
