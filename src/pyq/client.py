@@ -150,16 +150,7 @@ class Client:
         args = item.get("args", [])
         payload.check_json_native(args)
         queue = item.get("queue") or "default"
-        check_queue(queue, "queue")
-        if item.get("retry_queue") is not None:
-            check_queue(item["retry_queue"], "retry_queue")
-        if "tags" in item and not isinstance(item["tags"], (list, tuple)):
-            raise TypeError("job 'tags' must be a list of strings")
-        at = item.get("at")
-        if at is not None and (isinstance(at, bool) or not isinstance(at, (int, float))):
-            raise TypeError(f"job 'at' must be epoch seconds, got {type(at).__name__}")
-        if at is not None and not math.isfinite(at):
-            raise ValueError(f"job 'at' must be a finite time, got {at!r}")
+        at = _checked_fields(item, queue)
         job = {"class": klass, "args": list(args), "queue": queue, "retry": item.get("retry", True)}
         for key, value in item.items():
             if key not in job and key not in _REQUEST_ONLY:
@@ -186,6 +177,21 @@ class Client:
         k = self.keys
         return ("enqueue", (k.queues, k.queue(queue), k.schedule, k.wake(queue)),
                 (queue, "" if at_s is None else repr(at_s), WAKE_CAP, *raws))
+
+
+def _checked_fields(item: dict[str, Any], queue: str) -> Any:
+    """Sidekiq's validate for ``queue``, ``retry_queue``, ``tags`` and ``at``; returns ``at``."""
+    check_queue(queue, "queue")
+    if item.get("retry_queue") is not None:
+        check_queue(item["retry_queue"], "retry_queue")
+    if "tags" in item and not isinstance(item["tags"], (list, tuple)):
+        raise TypeError("job 'tags' must be a list of strings")
+    at = item.get("at")
+    if at is not None and (isinstance(at, bool) or not isinstance(at, (int, float))):
+        raise TypeError(f"job 'at' must be epoch seconds, got {type(at).__name__}")
+    if at is not None and not math.isfinite(at):
+        raise ValueError(f"job 'at' must be a finite time, got {at!r}")
+    return at
 
 
 def check_queue(name: Any, field: str) -> None:
