@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import redis
 
 import pyq
-from pool import running_worker, wait_until
+from pool import running_pool, running_worker, wait_until
 from rubyhelp import requires_ruby, ruby_run
 from test_processor import IDENTITY, KEYS, a_job, fetched, make_processor
 
@@ -73,3 +74,29 @@ def test_a_ruby_retry_of_a_pyq_entry_runs_again_in_pyq(redis_url: str, r: redis.
     with running_worker(redis_url, IDENTITY):
         wait_until(lambda: "fixed" in RAN)
     assert r.zcard("retry") == 0 and r.llen("queue:default") == 0 and r.llen(KEYS.inflight(IDENTITY)) == 0
+
+
+PUSH_NULL_RETRY = """
+%w[Interop::NoRetry Interop::NeverRetry Interop::Failing].each do |klass|
+  Sidekiq::Client.push("class" => klass, "args" => [klass], "retry" => nil)
+end
+"""
+
+
+@requires_ruby
+def test_a_ruby_push_with_retry_nil_follows_the_retry_option_declared_in_python(
+        tmp_path: Path, redis_url: str, r: redis.Redis) -> None:
+    # Given a Ruby client that pushes three jobs with `retry: nil`, for jobs declared in Python with
+    # retry=0, retry=False and no retry option
+    ruby_run(PUSH_NULL_RETRY, redis_url)
+    assert {json.loads(raw)["retry"] for raw in r.lrange("queue:default", 0, -1)} == {None}
+    # When a real pyq pool runs them and each one fails
+    with running_pool(tmp_path, redis_url, processes=1):
+        wait_until(lambda: int(r.get("stat:failed") or 0) == 3)
+    # Then as in Sidekiq's JobRetry: retry=0 dies at once, carrying its declared retry; retry=False is dropped;
+    # the job that declares nothing is retried
+    [dead] = [json.loads(raw) for raw in r.zrange("dead", 0, -1)]
+    [retried] = [json.loads(raw) for raw in r.zrange("retry", 0, -1)]
+    assert (dead["class"], dead["retry"], dead["retry_count"]) == ("Interop::NoRetry", 0, 0)
+    assert (retried["class"], retried["retry"]) == ("Interop::Failing", True)
+    assert r.llen("queue:default") == 0

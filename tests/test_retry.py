@@ -65,8 +65,9 @@ def test_25_retries_take_about_20_days() -> None:
     assert 20.0 < mean / 86400 < 20.6
 
 
-@pytest.mark.parametrize(("option", "allowed"), [(True, 25), (None, 25), (False, 0), (0, 0), (3, 3), ("7", 7),
-                                                 ("x", 25), (-2, 0)])
+# Sidekiq's retry_attempts_from: only an Integer is a count; "7" or 7.0 is just true.
+@pytest.mark.parametrize(("option", "allowed"), [(True, 25), (None, 25), (False, 0), (0, 0), (3, 3), ("7", 25),
+                                                 (7.0, 25), ("x", 25), (-2, 0)])
 def test_allowed_retries(option, allowed) -> None:
     assert retry.allowed_retries({"retry": option}, 25) == allowed
 
@@ -142,6 +143,21 @@ def test_retry_0_dies_at_once_and_retry_false_is_dropped_with_death_handlers() -
     assert decide(job(retry=0), ValueError(), "q", now_s=NOW).target == "dead"
     d = decide(job(retry=False), ValueError(), "q", now_s=NOW)
     assert (d.target, d.death, d.job["discarded_at"]) == ("discard", True, int(NOW * 1000))
+
+
+@pytest.mark.parametrize(("declared", "target", "stored"), [(0, "dead", 0), (False, "discard", False),
+                                                            (True, "retry", True), (2, "retry", 2)])
+def test_a_null_retry_takes_the_declared_option_and_the_stored_job_carries_it(declared, target, stored) -> None:
+    missing = job()
+    del missing["retry"]
+    for fetched in (job(retry=None), missing):
+        d = decide(fetched, ValueError(), "q", policy=Policy(retry=declared), now_s=NOW)
+        assert (d.target, d.job["retry"]) == (target, stored)
+
+
+def test_a_payload_retry_wins_over_the_declared_option() -> None:
+    assert decide(job(retry=True), ValueError(), "q", policy=Policy(retry=0), now_s=NOW).target == "retry"
+    assert decide(job(retry=0), ValueError(), "q", policy=Policy(retry=True), now_s=NOW).target == "dead"
 
 
 def test_dead_false_drops_an_exhausted_job_but_still_counts_as_a_death() -> None:

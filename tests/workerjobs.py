@@ -52,3 +52,21 @@ def greet(name: str, options: dict, greeting: str, count: int = 1) -> None:
     import json
 
     conn().rpush("test:done", json.dumps([name, options, greeting, count], sort_keys=True))
+
+
+@pyq.job(name="Interop::NoRetry", retry=0)
+def no_retry(token: str) -> None:
+    """Declares ``retry: 0``: a Ruby push with ``retry: nil`` dies at its first failure."""
+    raise RuntimeError(f"no retry {token}")
+
+
+@pyq.job(name="Interop::NeverRetry", retry=False)
+def never_retry(token: str) -> None:
+    """Declares ``retry: false``: a failure is dropped (death handlers only)."""
+    raise RuntimeError(f"never retry {token}")
+
+
+@pyq.job(name="Interop::Failing")
+def failing(token: str) -> None:
+    """Declares nothing: Sidekiq's default ``retry: true`` applies."""
+    raise RuntimeError(f"failing {token}")

@@ -53,6 +53,7 @@ def main(ctx: click.Context, config_path: str | None, environment: str | None, r
         click.echo(f"pyq: {exc}", err=True)
         ctx.exit(RET_USAGE)
     ctx.obj = config
+    ctx.meta[admin.IMPORT_JOBS] = import_jobs  # pyq enqueue imports the jobs to read their declared options
     if ctx.invoked_subcommand is None:
         ctx.exit(run_pool(config))
 
@@ -72,12 +73,22 @@ def run_pool(config: Config) -> int:
     except ConfigError as exc:
         log.error("%s", exc, exc_info=import_traceback(exc.__cause__))
         return RET_USAGE
+    warn_unserved_queues(config)
     try:
         wait_for_redis(config)
         return Supervisor(config).run()
     except CannotStart as exc:
         log.error("%s", exc)
         return RET_USAGE
+
+
+def warn_unserved_queues(config: Config) -> None:
+    """One warning per queue that registered jobs are declared on and this pool does not serve."""
+    from .job import unserved_queues
+
+    for queue, names in unserved_queues(config.queue_names()).items():
+        log.warning("queue %s is not served by this pool, yet job(s) %s are declared on it: their jobs wait there "
+                    "until a process serves it (add it to queues:, or -q %s)", queue, ", ".join(names), queue)
 
 
 def import_jobs(modules: tuple[str, ...] | list[str]) -> None:

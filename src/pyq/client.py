@@ -29,7 +29,7 @@ from . import middleware as _middleware
 from . import payload, scripts, unique
 from .config import Config
 from .connection import connect
-from .keys import Keys
+from .keys import QUEUE_NAME_RULE, Keys, is_queue_name
 from .scripts import WAKE_CAP, Call, DeadLimits
 
 __all__ = ["BULK_CHUNK", "WAKE_CAP", "Client", "ClientMiddleware", "Store", "configure", "default_client",
@@ -192,15 +192,7 @@ class Client:
         args = item.get("args", [])
         payload.check_json_native(args)
         queue = item.get("queue") or "default"
-        if not isinstance(queue, str):
-            raise TypeError(f"job 'queue' must be a string, got {type(queue).__name__}")
-        if "tags" in item and not isinstance(item["tags"], (list, tuple)):
-            raise TypeError("job 'tags' must be a list of strings")
-        at = item.get("at")
-        if at is not None and (isinstance(at, bool) or not isinstance(at, (int, float))):
-            raise TypeError(f"job 'at' must be epoch seconds, got {type(at).__name__}")
-        if at is not None and not math.isfinite(at):
-            raise ValueError(f"job 'at' must be a finite time, got {at!r}")
+        at = _checked_fields(item, queue)
         job = {"class": klass, "args": list(args), "queue": queue, "retry": item.get("retry", True)}
         for key, value in item.items():
             if key not in job and key not in _REQUEST_ONLY:
@@ -213,6 +205,29 @@ class Client:
         chain = self.middleware if self.middleware is not None else _middleware.client_middleware
         return _middleware.run_client_chain(chain, job) if chain else job
 
+
+def _checked_fields(item: dict[str, Any], queue: str) -> Any:
+    """Sidekiq's validate for ``queue``, ``retry_queue``, ``tags`` and ``at``; returns ``at``."""
+    check_queue(queue, "queue")
+    if item.get("retry_queue") is not None:
+        check_queue(item["retry_queue"], "retry_queue")
+    if "tags" in item and not isinstance(item["tags"], (list, tuple)):
+        raise TypeError("job 'tags' must be a list of strings")
+    at = item.get("at")
+    if at is not None and (isinstance(at, bool) or not isinstance(at, (int, float))):
+        raise TypeError(f"job 'at' must be epoch seconds, got {type(at).__name__}")
+    if at is not None and not math.isfinite(at):
+        raise ValueError(f"job 'at' must be a finite time, got {at!r}")
+    return at
+
+
+def check_queue(name: Any, field: str) -> None:
+    """Refuse a queue that no pyq worker would serve (:func:`pyq.keys.is_queue_name`, the config's rule)."""
+    if not isinstance(name, str):
+        raise TypeError(f"job {field!r} must be a string, got {type(name).__name__}")
+    if not is_queue_name(name):
+        raise ValueError(f"job {field!r} is {name!r}: a queue name is made of {QUEUE_NAME_RULE}, "
+                         "the only names a pyq worker serves")
 
 
 _default: tuple[int, Client] | None = None

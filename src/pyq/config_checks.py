@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 from .connection import redact
 from .errors import ConfigError
+from .keys import QUEUE_NAME_RULE, is_queue_name
 from .payload import TimeStyle
 
-_QUEUE_NAME = re.compile(r"[A-Za-z0-9_:.\-]+")
 _INT = re.compile(r"\s*[+-]?\d+\s*")
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
@@ -149,9 +149,9 @@ def parse_queue(item: Any, where: str) -> QueueWeight:
     weight = parts[1] if len(parts) == 2 else 0
     if isinstance(weight, str) and _INT.fullmatch(weight):
         weight = int(weight)
-    if (not 1 <= len(parts) <= 2 or not isinstance(parts[0], str) or not _QUEUE_NAME.fullmatch(parts[0])
+    if (not 1 <= len(parts) <= 2 or not is_queue_name(parts[0])
             or isinstance(weight, bool) or not isinstance(weight, int) or weight < 0):
-        fail(where, "a queue name (letters, digits, _ : . -) or name,weight with an integer weight >= 0", item)
+        fail(where, f"a queue name ({QUEUE_NAME_RULE}) or name,weight with an integer weight >= 0", item)
     return QueueWeight(parts[0], weight)
 
 

@@ -12,13 +12,28 @@ same way as :meth:`Keys.queue`.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
 #: Seconds a per-day stat key lives (Sidekiq: 5 years, re-set on each flush).
 STAT_DAY_TTL_S = 157_680_000
 #: Seconds a process hash lives after its last beat (Sidekiq: 60).
 PROCESS_TTL_S = 60
+#: The characters of a queue name, as the rule's text in error messages (the Web UI's rule).
+QUEUE_NAME_RULE = "letters, digits, _ : . -"
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_:.\-]+")
+
+
+def is_queue_name(name: Any) -> bool:
+    """The one rule for queue names: what the client may push to is what a worker may serve.
+
+    Sidekiq's Web UI only opens queues named with letters, digits, ``_ : . -``; the config
+    (``queues``, ``-q``) and the client (``queue``, ``retry_queue``) both ask this function, so no
+    job can sit in a queue that no pyq worker would be allowed to serve.
+    """
+    return isinstance(name, str) and _QUEUE_NAME.fullmatch(name) is not None
 
 
 def utc_day(now_s: float | None = None) -> str:

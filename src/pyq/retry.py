@@ -10,16 +10,20 @@ The order of the questions, first match wins:
 1. ``discard_on`` lists the exception class -> discarded (no death handlers).
 2. ``retry_on`` lists it -> its own ``attempts`` (total runs, ActiveJob's
    meaning) and ``wait``; when they run out, step 6.
-3. ``retry: false`` -> dropped; death handlers still run (Sidekiq).
+3. A null (or missing) ``retry`` takes the job's declared ``retry`` option
+   (Sidekiq's ``JobRetry#local``; the stored job carries it). ``retry: false``
+   -> dropped; death handlers still run (Sidekiq).
 4. ``retry_in(count, exc, job)`` hook -> seconds (jitter added), ``"kill"``
    (step 6 now) or ``"discard"``; None or anything else -> Sidekiq's backoff.
 5. Retries left? ``retry_for`` set: only the time window since ``failed_at``
-   counts (Sidekiq 8.1); else ``retry_count < allowed`` (``retry: true`` ->
-   ``max_retries``, N -> N).
+   counts (Sidekiq 8.1); else ``retry_count < allowed`` (an integer N -> N,
+   anything else true -> ``max_retries``).
 6. Exhausted: ``retries_exhausted(job, exc)`` (``"discard"`` drops the job
    silently) -> dead set unless ``dead: false`` -> death handlers.
 
-Ruby-pushed jobs have no Python policy: the payload's fields decide.
+Every other field (``retry_queue``, ``backtrace``, ``dead``, ``retry_for``) is
+read from the payload only, as Sidekiq reads it. A job whose class is unknown has
+no declared option: a null ``retry`` then means ``retry: true``.
 """
 
 from __future__ import annotations
@@ -68,7 +72,10 @@ class Policy:
 
     The hooks are called with every argument: ``retry_in(count, exc, job)`` and
     ``retries_exhausted(job, exc)`` (the job model adapts hooks that take fewer).
+    ``retry`` is the job's declared retry option: what a payload's null ``retry`` means.
     """
+
+    retry: Any = True
 
     retry_on: Mapping[type[BaseException], Mapping[str, Any]] = field(default_factory=dict)
     discard_on: tuple[type[BaseException], ...] = ()
@@ -96,16 +103,20 @@ def is_seconds(value: Any) -> bool:
 
 
 def allowed_retries(job: dict[str, Any], max_retries: int) -> int:
-    """Sidekiq's rule: ``retry: true`` (or null) -> max_retries, N -> N, false -> 0."""
+    """Sidekiq's ``retry_attempts_from``: an integer N -> N, false -> 0, anything else -> max_retries."""
     option = job.get("retry", True)
-    if option is None or option is True:
-        return max_retries
     if option is False:
         return 0
-    try:
-        return max(0, int(option))
-    except (TypeError, ValueError):
-        return max_retries
+    if isinstance(option, int) and not isinstance(option, bool):
+        return max(0, option)
+    return max_retries
+
+
+def with_declared_retry(job: dict[str, Any], policy: Policy) -> dict[str, Any]:
+    """Sidekiq's ``JobRetry#local``: a null or missing ``retry`` is replaced by the job's declared option."""
+    if job.get("retry") is not None:
+        return job
+    return {**job, "retry": policy.retry}
 
 
 def jitter_s(count: int, rng: random.Random | None = None) -> int:
@@ -163,6 +174,7 @@ def decide(job: dict[str, Any], exc: BaseException, queue: str, *, policy: Polic
     ``kill`` skips the retries (a job that cannot run, whatever it is retried with) and goes to step 6.
     """
     now_s = time.time() if now_s is None else now_s
+    job = with_declared_retry(job, policy)
     f = _Failure(with_error_fields(job, exc, queue, now_s, time_style), exc, policy, max_retries, now_s, rng)
     if kill:
         return _exhausted(f)

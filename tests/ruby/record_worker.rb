@@ -18,3 +18,12 @@ module Interop
   # The same job under a namespaced Ruby constant, as Ruby apps usually name them.
   class RecordJob < ::RecordJob; end
 end
+
+# Sleeps for the given seconds, so tests can see it running (the Busy page, `pyq busy`).
+class SlowJob
+  include Sidekiq::Worker
+
+  def perform(seconds)
+    sleep seconds
+  end
+end

@@ -12,6 +12,10 @@ import click
 from ..config import Config
 from .common import AdminCommand, AdminGroup, BadUsage, Session, admin, show, table, when
 
+#: ``click`` context ``meta`` key of the function that imports ``require`` modules (``pyq.cli.import_jobs``,
+#: which the ``pyq`` group puts there; the admin commands never import the CLI module).
+IMPORT_JOBS = "pyq.import_jobs"
+
 # --- processes ------------------------------------------------------------------------------------------------
 
 @click.group(cls=AdminGroup, invoke_without_command=True)
@@ -110,24 +114,55 @@ cron.add_command(_cron_action("run", "Enqueue schedule NAME's job now, outside i
 @click.command(cls=AdminCommand)
 @click.argument("job_class", metavar="CLASS")
 @click.argument("args_json", metavar="[ARGS_JSON]", required=False, default="[]")
-@click.option("-q", "--queue", "queue_name", default="default", show_default=True, help="Queue to push to.")
+@click.option("-q", "--queue", "queue_name", help="Queue to push to (default: the job's declared queue, else default).")
 @click.option("--in", "in_s", type=click.FloatRange(min=0), help="Run after this many seconds.")
 @click.option("--at", "at", help="Run at this time: epoch seconds or ISO-8601 (UTC unless a zone is given).")
 @admin
-def enqueue(s: Session, as_json: bool, job_class: str, args_json: str, queue_name: str, in_s: float | None,
+def enqueue(s: Session, as_json: bool, job_class: str, args_json: str, queue_name: str | None, in_s: float | None,
             at: str | None) -> None:
-    """Push one job of CLASS (a Python job name or a Ruby class) with ARGS_JSON, a JSON array."""
+    """Push one job of CLASS (a Python job name or a Ruby class) with ARGS_JSON, a JSON array.
+
+    When CLASS is a pyq job (registered by a -r module, or importable by its name), its declared
+    queue and options apply and ARGS_JSON is checked against its signature.
+    """
     from ..client import Client
 
     args = _json_args(args_json)
-    item: dict[str, Any] = {"class": job_class, "args": args, "queue": queue_name}
     if in_s is not None and at is not None:
         raise BadUsage("pyq enqueue: give --in or --at, not both")
+    item = _item(s, job_class, args, {"queue": queue_name} if queue_name else {})
     if in_s is not None or at is not None:
         item["at"] = time.time() + in_s if in_s is not None else _parse_time(at or "")
     client = Client.for_config(s.config, connection=s.redis)
     jid = client.push(item)
-    show(as_json, {"jid": jid, "queue": queue_name, "at": item.get("at")}, lambda: str(jid))
+    show(as_json, {"jid": jid, "queue": item["queue"], "at": item.get("at")}, lambda: str(jid))
+
+
+def _item(s: Session, name: str, args: list[Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The job's own item (declared options, checked arguments) when CLASS is a pyq job, else a plain one."""
+    definition = _definition(s, name)
+    if definition is None:
+        return {"class": name, "args": args, "queue": "default", **overrides}
+    definition.check_call(args, {}, "enqueue")
+    return definition.item(args, overrides)
+
+
+def _definition(s: Session, name: str) -> Any:
+    """The pyq job called ``name`` after importing the ``require`` modules; None for a Ruby class."""
+    from ..errors import UnknownJob
+    from ..job import resolve
+
+    importer = click.get_current_context().meta.get(IMPORT_JOBS)
+    try:
+        if importer is not None and s.config.require:
+            importer(s.config.require)
+        return resolve(name)
+    except UnknownJob:
+        return None
+    except Exception as exc:  # a require module or the job's own module raised while importing
+        click.echo(f"pyq enqueue: cannot import the jobs ({exc}); pushing {name} without its declared options",
+                   err=True)
+        return None
 
 
 def _json_args(text: str) -> list[Any]:

@@ -1,13 +1,15 @@
-"""Admin commands that read and clear what is stored: stats, queues, the retry/dead/scheduled sets."""
+"""Admin commands that read and clear what is stored: stats, queues, busy, the retry/dead/scheduled sets."""
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import click
 
+from .. import payload
 from .common import AdminCommand, AdminGroup, BadUsage, Session, admin, show, table, when
 
 # --- stats, queues ------------------------------------------------------------------------------------------
@@ -31,10 +33,45 @@ def stats(s: Session, as_json: bool) -> None:
 @click.command(cls=AdminCommand)
 @admin
 def queues(s: Session, as_json: bool) -> None:
-    """Every known queue with its size and latency (seconds the oldest job waited)."""
-    rows = s.api.overview().queues
-    show(as_json, [vars(q) for q in rows], lambda: table(("queue", "size", "latency_s"),
-                                                          [(q.name, q.size, q.latency_s) for q in rows]))
+    """Every known queue with its size, latency (seconds the oldest job waited) and the processes serving it.
+
+    A queue that no live, non-quiet process (pyq or Ruby Sidekiq) fetches from is marked: its jobs wait.
+    """
+    snap = s.api.overview()
+    servers = s.api.queue_servers(snap.processes)
+    rows = [{**vars(q), "served_by": servers.get(q.name, [])} for q in snap.queues]
+    show(as_json, rows, lambda: _queues_text(rows))
+
+
+def _queues_text(rows: list[dict[str, Any]]) -> str:
+    body = table(("queue", "size", "latency_s", "served_by"),
+                 [(q["name"], q["size"], q["latency_s"], len(q["served_by"]) or "NONE") for q in rows])
+    unserved = [q["name"] for q in rows if not q["served_by"]]
+    return body + (f"\n\nno live process serves: {', '.join(unserved)}" if unserved else "")
+
+
+@click.command(cls=AdminCommand)
+@admin
+def busy(s: Session, as_json: bool) -> None:
+    """Jobs running now in every live process (pyq and Ruby Sidekiq): process, jid, class, args, start, runtime."""
+    now_s = time.time()
+    rows = [_busy_row(process.identity, work, now_s) for process, work in s.api.busy()]
+    rows.sort(key=lambda row: (row["run_at"] or now_s, row["process"]))
+    show(as_json, rows, lambda: table(
+        ("process", "jid", "class", "args", "started", "runtime_s"),
+        [(b["process"], b["jid"], b["class"], _short(json.dumps(b["args"])), when(b["run_at"]), b["runtime_s"])
+         for b in rows]))
+
+
+def _busy_row(identity: str, work: Any, now_s: float) -> dict[str, Any]:
+    job = work.job
+    return {"process": identity, "thread": work.thread, "queue": work.queue, "jid": job.get("jid", "?"),
+            "class": payload.display_class(job), "args": job.get("args", []), "run_at": work.run_at,
+            "runtime_s": round(now_s - work.run_at, 1) if work.run_at else None, "payload": job}
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 @click.group(cls=AdminGroup)

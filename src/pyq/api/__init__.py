@@ -19,7 +19,7 @@ from typing import Any
 
 from ..keys import Keys
 from .entry import Entry
-from .processes import ProcessInfo, Work, read_processes, read_work, signal_process
+from .processes import ProcessInfo, Work, read_processes, read_work, serving, signal_process
 from .queues import QueueOps
 from .sets import SORTED_SETS, SetOps
 from .stats import Overview, overview
@@ -50,6 +50,15 @@ class Api(QueueOps, SetOps):
     def process_work(self, identity: str) -> list[Work]:
         """The jobs process ``identity`` is running now."""
         return read_work(self.redis, self.keys, identity)
+
+    def queue_servers(self, processes: list[ProcessInfo] | None = None) -> dict[str, list[str]]:
+        """Queue -> live, non-quiet processes that fetch from it; a queue missing here waits for nobody."""
+        return serving(self.processes() if processes is None else processes)
+
+    def busy(self, processes: list[ProcessInfo] | None = None) -> list[tuple[ProcessInfo, Work]]:
+        """Every running job of every live process (pyq and Ruby Sidekiq), with the process running it."""
+        procs = self.processes() if processes is None else processes
+        return [(p, work) for p in procs for work in self.process_work(p.identity)]
 
     def process_signal(self, identity: str, action: str) -> str:
         """Ask ``identity`` to ``quiet``, ``stop`` or ``dump``; returns the signal sent."""

@@ -75,12 +75,35 @@ class Work:
 
 
 def read_work(redis: Any, keys: Keys, identity: str) -> list[Work]:
-    """What process ``identity`` is running now, one entry per busy thread."""
-    found = []
-    for thread, raw in redis.hgetall(keys.process_work(identity)).items():
+    """What process ``identity`` is running now, one entry per busy thread, oldest first.
+
+    Sidekiq 6.5+ (and pyq) write ``IDENTITY:work``; Sidekiq 6.0-6.4 write ``IDENTITY:workers``, read
+    when the first is missing, so Ruby processes of either age show their jobs.
+    """
+    rows = redis.hgetall(keys.process_work(identity)) or redis.hgetall(keys.process_workers(identity))
+    found = [work for thread, raw in rows.items() if (work := _work(text(thread), raw)) is not None]
+    return sorted(found, key=lambda w: (w.run_at or 0.0, w.thread))
+
+
+def _work(thread: str, raw: bytes | str) -> Work | None:
+    """One ``:work`` entry; its ``payload`` is a JSON string (Sidekiq 6+) or an object (older writers)."""
+    try:
         work = json.loads(raw)
-        found.append(Work(text(thread), work.get("queue"), json.loads(work.get("payload") or "{}"),
-                          work.get("run_at")))
+        job = work.get("payload") or "{}"
+        job = json.loads(job) if isinstance(job, (str, bytes)) else job
+    except (ValueError, AttributeError):
+        return None
+    run_at = work.get("run_at")
+    return Work(thread, work.get("queue"), job if isinstance(job, dict) else {},
+                float(run_at) if isinstance(run_at, (int, float)) else None)
+
+
+def serving(processes: list[ProcessInfo]) -> dict[str, list[str]]:
+    """Queue -> identities of the live processes fetching from it (a quiet process fetches nothing)."""
+    found: dict[str, list[str]] = {}
+    for process in processes:
+        for queue in [] if process.quiet else process.queues:
+            found.setdefault(queue, []).append(process.identity)
     return found
 
 

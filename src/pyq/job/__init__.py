@@ -17,11 +17,11 @@ The job model imports neither the client nor unique jobs: ``pyq/__init__.py`` co
 
 from .definition import JobDefinition, call_parts, wire_name
 from .enqueue import ConfiguredJob, Pusher, set_client_source
-from .options import PAYLOAD_OPTIONS, POLICY_OPTIONS, call_hook, check_policy
-from .registry import Job, job, lock_args_method, registered, resolve
+from .options import PAYLOAD_OPTIONS, POLICY_OPTIONS, add_option_check, call_hook, check_policy
+from .registry import Job, job, lock_args_method, registered, resolve, unserved_queues
 
 __all__ = [
     "PAYLOAD_OPTIONS", "POLICY_OPTIONS", "ConfiguredJob", "Job", "JobDefinition", "Pusher",
-    "call_hook", "call_parts", "check_policy", "job", "lock_args_method", "registered", "resolve",
-    "set_client_source", "wire_name",
+    "add_option_check", "call_hook", "call_parts", "check_policy", "job", "lock_args_method", "registered", "resolve",
+    "set_client_source", "unserved_queues", "wire_name",
 ]

@@ -60,6 +60,25 @@ class JobDefinition:
             return
         self.signature.bind(*args, **kwargs)
 
+    def check_call(self, args: list[Any], kwargs: dict[str, Any], what: str = "perform_async") -> None:
+        """Refuse, at the caller, a push whose arguments a worker would bury in the dead set."""
+        if kwargs:
+            raise TypeError(f"{self.name}.{what}: Sidekiq's job format has no keyword arguments (got "
+                            f"{', '.join(map(repr, kwargs))}); pass them inside one dict argument instead, "
+                            f"e.g. {what}(..., {{{', '.join(f'{k!r}: ...' for k in kwargs)}}}), "
+                            "and give the job a parameter that takes that dict")
+        try:
+            self.check_args(args, {})
+        except TypeError as exc:
+            raise TypeError(f"{self.name}{self.parameters} cannot take args {args!r}: {exc}") from None
+
+    @property
+    def parameters(self) -> str:
+        """The parameter list without annotations, as error messages show it: ``(report_id, options=None)``."""
+        empty = inspect.Parameter.empty
+        plain = [p.replace(annotation=empty) for p in self.signature.parameters.values()]
+        return str(self.signature.replace(parameters=plain, return_annotation=empty))
+
     def __repr__(self) -> str:
         return f"<pyq job {self.name} queue={self.options['queue']}>"
 
@@ -102,9 +121,9 @@ class JobDefinition:
 
     def failure_policy(self, instance: Any = None) -> Policy:
         """What :func:`pyq.retry.decide` needs of this job; its hooks may take fewer arguments."""
-        if not self.policy and self.job_class is None:
+        if not self.policy and self.job_class is None and "retry" not in self.options:
             return NO_POLICY
-        return Policy(retry_on=dict(self.policy.get("retry_on", {})),
+        return Policy(retry=self.options.get("retry", True), retry_on=dict(self.policy.get("retry_on", {})),
                       discard_on=discard_classes(self.policy.get("discard_on", ())),
                       retry_in=_lenient(self.hook("retry_in", instance)),
                       retries_exhausted=_lenient(self.hook("retries_exhausted", instance)))
@@ -114,14 +133,14 @@ class JobDefinition:
         """A copy with per-call options: ``queue``, ``retry``, ``wait`` (s), ``wait_until``, ``client``, ..."""
         return ConfiguredJob(self, overrides)
 
-    def perform_async(self, *args: Any) -> str:
-        return ConfiguredJob(self, {}).perform_async(*args)
+    def perform_async(self, *args: Any, **kwargs: Any) -> str:
+        return ConfiguredJob(self, {}).perform_async(*args, **kwargs)
 
-    def perform_in(self, interval: float | timedelta, *args: Any) -> str:
-        return ConfiguredJob(self, {}).perform_in(interval, *args)
+    def perform_in(self, interval: float | timedelta, *args: Any, **kwargs: Any) -> str:
+        return ConfiguredJob(self, {}).perform_in(interval, *args, **kwargs)
 
-    def perform_at(self, when: float | datetime, *args: Any) -> str:
-        return ConfiguredJob(self, {}).perform_at(when, *args)
+    def perform_at(self, when: float | datetime, *args: Any, **kwargs: Any) -> str:
+        return ConfiguredJob(self, {}).perform_at(when, *args, **kwargs)
 
     def perform_bulk(self, args_list: Iterable[Iterable[Any]], batch_size: int = 1000) -> list[str]:
         return ConfiguredJob(self, {}).perform_bulk(args_list, batch_size)

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .options import PAYLOAD_OPTIONS, check_payload_options
+
 if TYPE_CHECKING:
     from .definition import JobDefinition
 
@@ -43,6 +45,8 @@ class ConfiguredJob:
         self.definition = definition
         self.overrides = dict(overrides)
         self.client: Pusher | None = self.overrides.pop("client", None)
+        check_payload_options({k: v for k, v in self.overrides.items() if k in PAYLOAD_OPTIONS and v is not None},
+                              f"{definition.name}.set()")
 
     def set(self, **overrides: Any) -> ConfiguredJob:
         return ConfiguredJob(self.definition, {**self.overrides, "client": self.client, **overrides})
@@ -50,17 +54,28 @@ class ConfiguredJob:
     def _client(self) -> Pusher:
         return self.client if self.client is not None else _client_source()
 
-    def perform_async(self, *args: Any) -> str:
-        """Push one call; its jid, or ``""`` when client middleware or a unique lock stopped it."""
+    def perform_async(self, *args: Any, **kwargs: Any) -> str:
+        """Push one call; its jid, or ``""`` when client middleware or a unique lock stopped it.
+
+        Arguments that do not fit the job's signature raise TypeError here, not in a worker.
+        """
+        self.definition.check_call(list(args), kwargs)
         return self._client().push(self.definition.item(list(args), self.overrides)) or ""
 
-    def perform_in(self, interval: float | timedelta, *args: Any) -> str:
+    def perform_in(self, interval: float | timedelta, *args: Any, **kwargs: Any) -> str:
+        self.definition.check_call(list(args), kwargs, "perform_in")
         return self.set(wait=interval).perform_async(*args)
 
-    def perform_at(self, when: float | datetime, *args: Any) -> str:
+    def perform_at(self, when: float | datetime, *args: Any, **kwargs: Any) -> str:
+        self.definition.check_call(list(args), kwargs, "perform_at")
         return self.set(wait_until=when).perform_async(*args)
 
     def perform_bulk(self, args_list: Iterable[Iterable[Any]], batch_size: int = 1000) -> list[str]:
-        """Push many calls in one round trip, ``batch_size`` jobs per script call."""
-        item = self.definition.item([list(a) for a in args_list], self.overrides)
-        return self._client().push_bulk(item, batch_size=batch_size)
+        """Push many calls in one round trip, ``batch_size`` jobs per script call; each call is checked first."""
+        calls = [list(a) for a in args_list]
+        for i, args in enumerate(calls):
+            try:
+                self.definition.check_call(args, {}, "perform_bulk")
+            except TypeError as exc:
+                raise TypeError(f"perform_bulk call {i}: {exc}") from None
+        return self._client().push_bulk(self.definition.item(calls, self.overrides), batch_size=batch_size)

@@ -11,7 +11,13 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..keys import QUEUE_NAME_RULE, is_queue_name
 from ..retry import DEFAULT_ATTEMPTS, DEFAULT_WAIT_S, WAIT_ALGORITHMS, is_seconds
+
+#: ``check(options, name)`` for payload options another package owns (the ``lock*`` fields of unique
+#: jobs); it raises TypeError or ValueError. ``pyq/__init__.py`` adds them: the job model imports no feature.
+OptionCheck = Callable[[Mapping[str, Any], str], None]
+_option_checks: list[OptionCheck] = []
 
 #: Options copied into every payload when set (Sidekiq's ``sidekiq_options`` names).
 PAYLOAD_OPTIONS = (
@@ -35,9 +41,45 @@ def split_options(options: Mapping[str, Any], name: str) -> tuple[dict[str, Any]
         raise TypeError(f"unknown job option(s) for {name}: {', '.join(sorted(unknown))}")
     sent = {k: v for k, v in options.items() if k in PAYLOAD_OPTIONS and v is not None}
     sent.setdefault("queue", "default")
+    check_payload_options(sent, name)
     policy = {k: v for k, v in options.items() if k in POLICY_OPTIONS and v is not None}
     check_policy(policy, name)
     return sent, policy
+
+
+def add_option_check(check: OptionCheck) -> None:
+    """Run ``check`` on every job's payload options when it is defined (and on ``set(...)`` overrides)."""
+    if check not in _option_checks:
+        _option_checks.append(check)
+
+
+def check_payload_options(sent: Mapping[str, Any], name: str) -> None:
+    """Refuse payload options no worker could honour (``retry="five"``, an unknown lock), as TypeError."""
+    for key, value in sent.items():
+        rule = _PAYLOAD_RULES.get(key)
+        if rule is not None and not rule[0](value):
+            raise TypeError(f"{name}: {key} must be {rule[1]}, got {value!r}")
+    for check in _option_checks:
+        try:
+            check(sent, name)
+        except ValueError as exc:
+            raise TypeError(str(exc)) from None
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+#: Sidekiq payload option -> (test, what it must be).
+_PAYLOAD_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "queue": (is_queue_name, f"a queue name ({QUEUE_NAME_RULE})"),
+    "retry_queue": (is_queue_name, f"a queue name ({QUEUE_NAME_RULE})"),
+    "retry": (lambda v: isinstance(v, bool) or _count(v), "True, False or a number of retries >= 0"),
+    "backtrace": (lambda v: isinstance(v, bool) or _count(v), "True, False or a number of lines >= 0"),
+    "dead": (lambda v: isinstance(v, bool), "True or False"),
+    "retry_for": (is_seconds, "a number of seconds >= 0"),
+    "tags": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(t, str) for t in v), "a list of strings"),
+}
 
 
 def discard_classes(discard_on: Any) -> tuple[Any, ...]:

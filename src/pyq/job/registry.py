@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from ..errors import UnknownJob
@@ -85,6 +85,20 @@ class Job(metaclass=_JobMeta):
 def registered() -> dict[str, JobDefinition]:
     """A copy of the registry: wire name -> definition."""
     return dict(_registry)
+
+
+def unserved_queues(served: Iterable[str]) -> dict[str, list[str]]:
+    """Queue -> wire names of the registered jobs declared on it (``queue`` or ``retry_queue``) but not served.
+
+    A pool that does not serve a job's queue leaves its pushes waiting forever: the pool says so at start.
+    """
+    served = set(served)
+    found: dict[str, list[str]] = {}
+    for name, definition in sorted(_registry.items()):
+        for queue in {definition.options.get("queue", "default"), definition.options.get("retry_queue")}:
+            if queue is not None and queue not in served:
+                found.setdefault(queue, []).append(name)
+    return dict(sorted(found.items()))
 
 
 def lock_args_method(name: str) -> Callable[..., Any] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import PyqError
@@ -58,3 +59,16 @@ def strategy(job: dict[str, Any], side: str) -> str | None:
         raise ValueError(f"job {job.get('class')!r}: unknown on_conflict {value!r}; "
                          f"expected one of {', '.join(STRATEGIES)}")
     return value
+
+
+def check_options(options: Mapping[str, Any], name: str) -> None:
+    """Refuse an unknown ``lock`` or ``on_conflict``, or a ``lock_ttl`` that is not seconds, when a job is defined."""
+    job = {**options, "class": name}
+    if job.get("lock") is not None:
+        lock_type(job)
+    strategy(job, "client")
+    strategy(job, "server")
+    for key in ("lock_ttl", "lock_timeout"):
+        value = job.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+            raise ValueError(f"job {name!r}: {key} must be a number of seconds >= 0, got {value!r}")
