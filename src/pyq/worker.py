@@ -33,7 +33,7 @@ from . import connection, metrics, services, threads
 from .config import Config
 from .connection import connect
 from .context import JobContext
-from .errors import Shutdown
+from .errors import RET_STOPPED, Shutdown
 from .fetch import Acker, Fetcher, QueueOrder, UnitOfWork
 from .inflight import InFlight
 from .keys import Keys
@@ -87,11 +87,11 @@ class Worker:
         return [(tid, q, raw, at) for tid, (q, raw, at) in list(self._busy.items())]
 
     def on_signal(self, signal: str) -> None:
-        """TSTP quiets, TERM stops, TTIN dumps thread stacks (from the Web UI or a process signal)."""
+        """A remote signal from ``IDENTITY-signals``: TSTP quiets, TERM stops for good, TTIN dumps thread stacks."""
         if signal == "TSTP":
             self.make_quiet()
         elif signal in ("TERM", "INT"):
-            self.stop()
+            self.stop_on_request()
         elif signal == "TTIN":
             threads.dump_threads()
 
@@ -99,6 +99,18 @@ class Worker:
         if not self._quiet.is_set():
             log.info("quiet: finishing running jobs, fetching no new ones")
         self._quiet.set()
+
+    def stop_on_request(self) -> None:
+        """Stop as with TERM, and exit with ``RET_STOPPED`` so that the supervisor does not fork a replacement.
+
+        A process is stopped this way from outside the pool (Sidekiq's Web UI, ``pyq processes stop``);
+        answering that with a fresh worker would make Stop a restart.
+        """
+        if self._stop_requested_at is None:
+            log.info("stop requested through Redis: stopping for good")
+        if self.exit_status == 0:
+            self.exit_status = RET_STOPPED
+        self.stop()
 
     def stop(self) -> None:
         """Begin a graceful stop; a second call hurries it (deadline now).
