@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -85,3 +86,28 @@ def test_pyq_processes_stop_all_ends_the_pool_with_status_0(tmp_path, r, client,
     back = r.lrange("queue:default", 0, -1)
     assert len(back) == 1 and b'"Sleepy"' in back[0]
     assert not [k for k in r.scan_iter("pyq:inflight:*") if r.llen(k)]
+
+
+def test_a_clean_stop_leaves_no_in_flight_owner_and_the_next_start_recovers_nothing(tmp_path, r, client, redis_url):
+    settings = {"processes": 2, "poll_interval_average": 0.2}
+    # Given a pool that ran a job and was stopped with TERM
+    with running_pool(tmp_path, redis_url, **settings) as proc:
+        wait_until(lambda: len(identities(r)) == 2)
+        client.push({"class": "Record", "args": ["first"]})
+        wait_until(lambda: r.get("stat:processed") == b"1")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    # Then it left nothing behind: no in-flight list, no owner entry, no registry entry
+    assert r.smembers("pyq:inflight-owners") == set()
+    assert not list(r.scan_iter("pyq:inflight:*")) and identities(r) == set()
+    # When the pool starts again, treating a process hash 1 s without a beat as dead, and its pollers
+    # run (a scheduled job is promoted and runs) after the stopped processes' last beats are that old
+    from workerjobs import record
+
+    record.perform_in(0.1, "second")
+    with running_pool(tmp_path, redis_url, **settings, recovery_timeout=1, heartbeat_interval=0.5):
+        wait_until(lambda: r.lrange("test:done", 0, -1) == [b"first", b"second"], timeout=20)
+        time.sleep(1.5)
+    # Then it reports no recovery of the stopped processes
+    log = pool_log(tmp_path)
+    assert "in-flight job(s) of" not in log, log

@@ -184,7 +184,8 @@ class Supervisor:
                 pushed = recover_process(conn, self.keys, identity, stale_after_s=0)
             finally:
                 conn.close()
-            log.info("put %d in-flight job(s) of %s back on their queues", max(pushed, 0), identity)
+            if pushed > 0:
+                log.info("put %d in-flight job(s) of %s back on their queues", pushed, identity)
             return had_started
         except Exception as exc:  # Redis down: survivors recover it once its heartbeat expires
             log.error("cannot recover jobs of %s now (%s); they will be recovered later", identity, exc)

@@ -294,8 +294,12 @@ class Worker:
         threads.interrupt(executors, Shutdown, INTERRUPT_GRACE_S)
 
     def _deregister(self) -> None:
+        """Leave the process registry, and the in-flight owners when nothing of ours is left in flight."""
+        fetcher = self._threads.get("fetcher")
         try:
             self.heartbeat.deregister()
+            if fetcher is None or not fetcher.is_alive():  # a fetch still on its way could land later
+                self.fetcher.release_ownership()
         except RedisError as exc:
             log.error("cannot deregister %s: %s", self.identity, exc)
 
