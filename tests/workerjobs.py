@@ -52,3 +52,10 @@ def greet(name: str, options: dict, greeting: str, count: int = 1) -> None:
     import json
 
     conn().rpush("test:done", json.dumps([name, options, greeting, count], sort_keys=True))
+
+
+@pyq.job(name="AlwaysFails")
+def always_fails(token: str) -> None:
+    """Raises every time, so that tests can watch the retry bookkeeping."""
+    conn().rpush("test:failed", token)
+    raise ValueError(f"failing on purpose: {token}")

@@ -183,7 +183,7 @@ class Processor:
 
     def _settle_error(self, ctx: JobContext, exc: BaseException, started: float) -> None:
         if caused_by_shutdown(exc):
-            job_log.warning("%s jid=%s interrupted by shutdown: stays in flight to be put back",
+            job_log.warning("%s jid=%s interrupted by a hurried stop: it runs again from its queue",
                             payload.display_class(ctx.job), ctx.job.get("jid"))
             return
         job_log.warning("%s jid=%s elapsed=%.3f fail: %s: %s", payload.display_class(ctx.job), ctx.job.get("jid"),
@@ -271,7 +271,7 @@ def _log_start(ctx: JobContext) -> float:
 
 def _log_decision(decision: retry.Decision) -> None:
     job = decision.job
-    where = {"retry": f"retry #{job.get('retry_count', 0) + 1} in {decision.score - time.time():.0f}s",
+    where = {"retry": f"retry_count={job.get('retry_count')}: runs again in {decision.score - time.time():.0f}s",
              "dead": "moved to the dead set", "discard": "discarded"}[decision.target]
     job_log.info("%s jid=%s %s (%s)", payload.display_class(job), job.get("jid"), where, job.get("error_class"))
 

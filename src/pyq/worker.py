@@ -257,17 +257,24 @@ class Worker:
         self.inflight.wait_empty(deadline, self._hurry)
         for _ in range(self.concurrency):
             self._buffer.put(None)
-        unfinished = self.inflight.units()
-        if unfinished:
-            log.warning("%d job(s) still running at the deadline: putting them back", len(unfinished))
-            self.acker.flush_or_log()
-            self.fetcher.put_back(unfinished)
-            self._interrupt_jobs()
+        self._put_back_unfinished()
         self._services_stop.set()
         self.finished.set()
         self.acker.flush_or_log()
         self.metrics.flush()
         self._deregister()
+
+    def _put_back_unfinished(self) -> None:
+        """A hurried stop: jobs still running at the deadline (or on a second stop) go back; their threads stop."""
+        unfinished = self.inflight.units()
+        if not unfinished:
+            return
+        why = "stop requested again" if self._hurry.is_set() else \
+            f"shutdown timeout of {self.config.timeout_s:g}s exceeded"
+        log.warning("hurried stop (%s): %d job(s) still running go back to their queues", why, len(unfinished))
+        self.acker.flush_or_log()
+        self.fetcher.put_back(unfinished)
+        self._interrupt_jobs()
 
     def _join_fetcher(self) -> None:
         """Wait until the fetcher has left its loop, so that no fetch lands after the buffer is drained."""
