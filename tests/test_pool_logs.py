@@ -63,3 +63,15 @@ def test_a_stop_that_lets_the_job_finish_is_not_called_hurried(tmp_path, r, clie
         assert proc.wait(15) == 0
     assert r.lrange("test:done", 0, -1) == [b"short"]
     assert "hurried" not in pool_log(tmp_path)
+
+
+def test_logfile_in_the_config_is_answered_with_how_to_get_that_file(tmp_path, r, redis_url):
+    # Given a Sidekiq 5 style config that asks for a log file
+    with running_pool(tmp_path, redis_url, processes=1, logfile="log/sidekiq.log", pidfile="tmp/sidekiq.pid"):
+        wait_until(lambda: r.scard("processes") == 1)
+    # Then the pool says it is ignored, why, and how to write that file instead; and writes no such file
+    log = pool_log(tmp_path)
+    assert "pool.yml: logfile: ignored: pyq logs to stderr, as Sidekiq 6+ does (Sidekiq 6.0 removed logfile)" in log
+    assert "redirect it (pyq -C ... 2>>log/sidekiq.log)" in log, log
+    assert "pool.yml: pidfile: ignored: pyq writes no pid file" in log, log
+    assert not (tmp_path / "log").exists() and not (tmp_path / "tmp").exists()
