@@ -75,3 +75,17 @@ def test_logfile_in_the_config_is_answered_with_how_to_get_that_file(tmp_path, r
     assert "redirect it (pyq -C ... 2>>log/sidekiq.log)" in log, log
     assert "pool.yml: pidfile: ignored: pyq writes no pid file" in log, log
     assert not (tmp_path / "log").exists() and not (tmp_path / "tmp").exists()
+
+
+def test_verbose_logging_shows_no_redis_maintenance_notification_lines(tmp_path, r, redis_url):
+    # Given an in-flight owner entry left by a process that is gone, with no jobs in flight
+    r.sadd("pyq:inflight-owners", "gone:1:0123456789ab")
+    # When a pool runs with -v (debug) and its poller drops that entry
+    with running_pool(tmp_path, redis_url, "-v", processes=1, poll_interval_average=0.2):
+        wait_until(lambda: "dropped the in-flight entry of dead process gone:1:0123456789ab" in pool_log(tmp_path))
+        assert not r.sismember("pyq:inflight-owners", "gone:1:0123456789ab")
+    # Then pyq's own debug lines are there, redis-py's connect chatter is not, and no "recovered 0"
+    log = pool_log(tmp_path)
+    assert " DEBUG: " in log
+    assert "maintenance notification" not in log.lower() and "MAINT_NOTIFICATIONS" not in log, log
+    assert "recovered 0" not in log
