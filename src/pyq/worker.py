@@ -88,12 +88,9 @@ class Worker:
 
     def on_signal(self, signal: str) -> None:
         """A remote signal from ``IDENTITY-signals``: TSTP quiets, TERM stops for good, TTIN dumps thread stacks."""
-        if signal == "TSTP":
-            self.make_quiet()
-        elif signal in ("TERM", "INT"):
-            self.stop_on_request()
-        elif signal == "TTIN":
-            threads.dump_threads()
+        actions = {"TSTP": self.make_quiet, "TERM": self.stop_on_request, "INT": self.stop_on_request,
+                   "TTIN": threads.dump_threads}
+        actions.get(signal, lambda: None)()
 
     def make_quiet(self) -> None:
         if not self._quiet.is_set():
@@ -101,11 +98,7 @@ class Worker:
         self._quiet.set()
 
     def stop_on_request(self) -> None:
-        """Stop as with TERM, and exit with ``RET_STOPPED`` so that the supervisor does not fork a replacement.
-
-        A process is stopped this way from outside the pool (Sidekiq's Web UI, ``pyq processes stop``);
-        answering that with a fresh worker would make Stop a restart.
-        """
+        """Stop as with TERM, exiting ``RET_STOPPED``: a Stop from the Web UI must not be answered by a replacement."""
         if self._stop_requested_at is None:
             log.info("stop requested through Redis: stopping for good")
         if self.exit_status == 0:
@@ -269,12 +262,12 @@ class Worker:
         unfinished = self.inflight.units()
         if not unfinished:
             return
-        why = "stop requested again" if self._hurry.is_set() else \
-            f"shutdown timeout of {self.config.timeout_s:g}s exceeded"
+        why = "stop requested again" if self._hurry.is_set() else f"past the {self.config.timeout_s:g}s timeout"
         log.warning("hurried stop (%s): %d job(s) still running go back to their queues", why, len(unfinished))
         self.acker.flush_or_log()
         self.fetcher.put_back(unfinished)
-        self._interrupt_jobs()
+        executors = [t for t in self._threads.values() if t.name.startswith("pyq-executor")]
+        threads.interrupt_jobs(executors, self._loop, Shutdown, INTERRUPT_GRACE_S)
 
     def _join_fetcher(self) -> None:
         """Wait until the fetcher has left its loop, so that no fetch lands after the buffer is drained."""
@@ -293,12 +286,6 @@ class Worker:
             if ctx is not None:
                 units.append(ctx.unit)
                 self.inflight.done(ctx.unit)
-
-    def _interrupt_jobs(self) -> None:
-        executors = [t for t in self._threads.values() if t.name.startswith("pyq-executor")]
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(threads.cancel_all, self._loop)
-        threads.interrupt(executors, Shutdown, INTERRUPT_GRACE_S)
 
     def _deregister(self) -> None:
         """Leave the process registry, and the in-flight owners when nothing of ours is left in flight."""
