@@ -70,3 +70,10 @@ def never_retry(token: str) -> None:
 def failing(token: str) -> None:
     """Declares nothing: Sidekiq's default ``retry: true`` applies."""
     raise RuntimeError(f"failing {token}")
+
+
+@pyq.job(name="AlwaysFails")
+def always_fails(token: str) -> None:
+    """Raises every time, so that tests can watch the retry bookkeeping."""
+    conn().rpush("test:failed", token)
+    raise ValueError(f"failing on purpose: {token}")

@@ -52,8 +52,9 @@ an unset `${VAR}` without a default is an error. `PYQ_QUEUES` lists queues separ
 each `name` or `name,weight` (`PYQ_QUEUES="critical,3 default,2 low"`); `PYQ_REQUIRE` and `PYQ_LABELS`
 are comma-separated. A bad value stops the start with one line naming the file, the dotted key and what
 was expected, and exit status 2. Unknown keys are refused with a suggestion whatever their value; Sidekiq's
-`verbose` is ignored, `pidfile` and `logfile` are ignored with a warning, and `capsules` is refused (run one
-pool per queue group instead).
+`verbose` is ignored, `pidfile` and `logfile` are ignored with a warning (Sidekiq 6.0 removed both: pyq logs
+to stderr, so redirect it, `2>>log/sidekiq.log`, or let the process manager collect it), and `capsules` is
+refused (run one pool per queue group instead).
 
 **Environment sections.** A top-level key that is not a setting is an environment section when its value
 is a mapping (or empty) and its name is `development`, `test`, `staging`, `production`, `qa`, `uat`,

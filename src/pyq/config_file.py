@@ -152,7 +152,7 @@ def _setting(out: Layer, key: str, value: Any, where: str) -> None:
             raise ConfigError(f"{where}: {key} is already given in this section")
         out[name] = (value, where)
     elif key in WARNED:
-        log.warning("%s: ignored: pyq logs to stderr and writes no pid file", where)
+        log.warning("%s: %s", where, WARNED[key].format(value=value))
     elif key not in IGNORED:
         raise ConfigError(config_sections.unknown(where, key))
 

@@ -55,9 +55,15 @@ TOP_LEVEL = {FILE_KEY.get(name, name): name for name in SCHEMA if name not in _N
 TOP_LEVEL["dead_timeout_in_seconds"] = "dead_timeout_s"
 #: Sidekiq-only keys accepted and ignored; the second set earns a warning because it asked for something.
 IGNORED = frozenset({"verbose"})
-WARNED = frozenset({"pidfile", "logfile"})
+#: Key -> what to do instead; ``{value}`` is the file's value. Sidekiq 6.0 removed both keys.
+WARNED = {
+    "logfile": "ignored: pyq logs to stderr, as Sidekiq 6+ does (Sidekiq 6.0 removed logfile); to write "
+               "{value}, redirect it (pyq -C ... 2>>{value}) or let your process manager collect it",
+    "pidfile": "ignored: pyq writes no pid file, as Sidekiq 6+ writes none (Sidekiq 6.0 removed pidfile); "
+               "your process manager knows the pid",
+}
 #: Every key a settings mapping (the top level or an environment section) may hold.
-SETTING_KEYS = frozenset(TOP_LEVEL) | {"metrics", "capsules"} | IGNORED | WARNED
+SETTING_KEYS = frozenset(TOP_LEVEL) | {"metrics", "capsules"} | IGNORED | frozenset(WARNED)
 
 
 def file_key(name: str) -> str:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 #: Exit statuses of the ``pyq`` command: success, runtime failure, bad usage or config (a ConfigError).
 RET_OK, RET_FAILURE, RET_USAGE = 0, 1, 2
+#: Exit status of a worker process stopped on request (Web UI Stop, ``pyq processes stop``): its
+#: supervisor does not replace it. Any other non-zero status or a signal means it died and is replaced.
+RET_STOPPED = 3
 
 
 class PyqError(Exception):

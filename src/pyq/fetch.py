@@ -143,6 +143,24 @@ class Fetcher:
         except RedisError as exc:
             log.error("cannot put %d job(s) back (%s); they stay in flight and will be recovered", len(units), exc)
 
+    def release_ownership(self) -> bool:
+        """Leave ``pyq:inflight-owners`` if our in-flight list is empty; True if we left.
+
+        Called once nothing can fetch any more (the fetcher has stopped), so that a clean stop
+        leaves no entry for survivors to recover. A non-empty list (an ack or put-back that Redis
+        refused) keeps the entry: those jobs are then recovered as a dead process's.
+        """
+        inflight, owners = self._inflight_keys
+
+        def leave(pipe: Any) -> bool:
+            if pipe.llen(inflight):
+                return False
+            pipe.multi()
+            pipe.srem(owners, self.identity)
+            return True
+
+        return bool(self.redis.transaction(leave, inflight, value_from_callable=True))
+
     def reclaim_lost(self, known_raws: set[bytes]) -> int:
         """Put back jobs our in-flight list holds but this process never received.
 

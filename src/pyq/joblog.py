@@ -54,13 +54,13 @@ def failed(ctx: JobContext, exc: BaseException, started_s: float) -> None:
 
 
 def interrupted(ctx: JobContext) -> None:
-    job_log.warning("interrupted by shutdown: stays in flight to be put back", extra=fields(ctx.job, ctx.queue))
+    job_log.warning("interrupted by a hurried stop: it runs again from its queue", extra=fields(ctx.job, ctx.queue))
 
 
 def decision(outcome: Decision, queue: str) -> None:
     """Where the failed job went: the retry set (when), the dead set, or nowhere."""
     job = outcome.job
-    where = {"retry": f"retry #{job.get('retry_count', 0) + 1} in {outcome.score - time.time():.0f}s",
+    where = {"retry": f"retry_count={job.get('retry_count')}: runs again in {outcome.score - time.time():.0f}s",
              "dead": "moved to the dead set", "discard": "discarded"}[outcome.target]
     job_log.info("%s (%s)", where, job.get("error_class"), extra=fields(job, queue))
 

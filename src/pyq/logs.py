@@ -88,6 +88,23 @@ def setup(level: str = "info", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    quiet_redis_maintenance()
+
+
+def _not_maintenance(record: logging.LogRecord) -> bool:
+    return "maintenance notification" not in record.getMessage().lower()
+
+
+def quiet_redis_maintenance() -> None:
+    """Drop redis-py's maintenance-notification chatter, even at debug level.
+
+    redis-py 6.4+ tries ``CLIENT MAINT_NOTIFICATIONS`` (a Redis Enterprise/Cloud feature) on every new
+    connection and logs a debug line when the server has no such command, as open source Redis does.
+    That is one line per connection of every pyq thread, and says nothing about pyq.
+    """
+    logging.getLogger("redis.maint_notifications").setLevel(logging.WARNING)
+    for name in ("redis.connection", "redis.asyncio.connection"):
+        logging.getLogger(name).addFilter(_not_maintenance)  # the same function is added once only
 
 
 class Outage:

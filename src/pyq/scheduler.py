@@ -182,7 +182,10 @@ class Poller:
         recovered = recover_orphans(self.redis, self.keys, now_s=now_s, stale_after_s=self.recovery_timeout_s,
                                     dead=self.dead)
         for identity, n in recovered.items():
-            log.warning("recovered %d in-flight job(s) of dead process %s", n, identity)
+            if n:
+                log.warning("recovered %d in-flight job(s) of dead process %s", n, identity)
+            else:
+                log.debug("dropped the in-flight entry of dead process %s: it had no jobs in flight", identity)
         prune_processes(self.redis, self.keys)
 
     def run(self, stop: threading.Event) -> None:

@@ -6,6 +6,10 @@ new child is forked: at once when the dead one had registered (it was
 working), after a backoff that doubles when it died before registering (it
 crashes while starting, e.g. a failing import or no Redis).
 
+A child that exits with ``RET_STOPPED`` was stopped on request (Sidekiq's Web
+UI Stop, ``pyq processes stop``) and put its jobs back itself: it is not
+replaced, and once every slot is stopped so, the supervisor exits 0.
+
 Signals: TERM/INT stop (children finish or put back their jobs within
 ``timeout``; a second TERM hurries them); TSTP quiets; TTIN makes every
 child dump its thread stacks. The supervisor stays single-threaded so that
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field
 
 from .config import Config
 from .connection import connect
+from .errors import RET_STOPPED
 from .heartbeat import hostname
 from .keys import Keys
 from .metrics.server import PoolMetrics
@@ -49,6 +54,7 @@ class Slot:
     identity: str = ""
     backoff_s: float = 0.0
     respawn_at: float = field(default=0.0)
+    stopped: bool = False  #: stopped on request: never forked again
 
 
 class Supervisor:
@@ -145,6 +151,9 @@ class Supervisor:
     def _child_exited(self, slot: Slot, status: int) -> None:
         code = os.waitstatus_to_exitcode(status)
         slot.pid = 0
+        if code == RET_STOPPED:
+            self._stopped_on_request(slot)
+            return
         if self.stopping and code == 0:
             return
         how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
@@ -159,6 +168,14 @@ class Supervisor:
         if slot.backoff_s:
             log.warning("worker %d restarts in %.1fs", slot.index, slot.backoff_s)
 
+    def _stopped_on_request(self, slot: Slot) -> None:
+        """A worker told to stop through Redis: leave its slot empty; with every slot empty, stop the pool."""
+        slot.stopped = True
+        log.info("worker %d (%s) stopped on request", slot.index, slot.identity)
+        if not self.stopping and all(s.stopped for s in self.slots):
+            log.info("every worker was stopped on request: pyq stopping")
+            self.stopping, self._stop_at = True, time.monotonic()
+
     def _recover(self, identity: str) -> bool:
         """Put a dead worker's jobs back; True if it had registered (finished starting)."""
         try:
@@ -169,7 +186,8 @@ class Supervisor:
                                          dead=DeadLimits.of(self.config))
             finally:
                 conn.close()
-            log.info("put %d in-flight job(s) of %s back on their queues", max(pushed, 0), identity)
+            if pushed > 0:
+                log.info("put %d in-flight job(s) of %s back on their queues", pushed, identity)
             return had_started
         except Exception as exc:  # Redis down: survivors recover it once its heartbeat expires
             log.error("cannot recover jobs of %s now (%s); they will be recovered later", identity, exc)
@@ -178,7 +196,7 @@ class Supervisor:
     def _respawn_due(self) -> None:
         now = time.monotonic()
         for slot in self.slots:
-            if not slot.pid and now >= slot.respawn_at:
+            if not slot.pid and not slot.stopped and now >= slot.respawn_at:
                 self._fork(slot)
 
     def _kill_remaining(self) -> None:

@@ -54,3 +54,11 @@ def cancel_all(loop: asyncio.AbstractEventLoop) -> None:
     """Cancel every task of ``loop`` (call it on the loop's thread)."""
     for task in asyncio.all_tasks(loop):
         task.cancel()
+
+
+def interrupt_jobs(executors: Sequence[threading.Thread], loop: asyncio.AbstractEventLoop | None,
+                   exc: type[BaseException], grace_s: float) -> None:
+    """Stop every running job: cancel the loop's tasks (async jobs), interrupt the executor threads (sync ones)."""
+    if loop is not None:
+        loop.call_soon_threadsafe(cancel_all, loop)
+    interrupt(executors, exc, grace_s)

@@ -33,7 +33,7 @@ from . import connection, metrics, services, threads
 from .config import Config
 from .connection import connect
 from .context import JobContext
-from .errors import Shutdown
+from .errors import RET_STOPPED, Shutdown
 from .fetch import Acker, Fetcher, QueueOrder, UnitOfWork
 from .inflight import InFlight
 from .keys import Keys
@@ -88,18 +88,23 @@ class Worker:
         return [(tid, q, raw, at) for tid, (q, raw, at) in list(self._busy.items())]
 
     def on_signal(self, signal: str) -> None:
-        """TSTP quiets, TERM stops, TTIN dumps thread stacks (from the Web UI or a process signal)."""
-        if signal == "TSTP":
-            self.make_quiet()
-        elif signal in ("TERM", "INT"):
-            self.stop()
-        elif signal == "TTIN":
-            threads.dump_threads()
+        """A remote signal from ``IDENTITY-signals``: TSTP quiets, TERM stops for good, TTIN dumps thread stacks."""
+        actions = {"TSTP": self.make_quiet, "TERM": self.stop_on_request, "INT": self.stop_on_request,
+                   "TTIN": threads.dump_threads}
+        actions.get(signal, lambda: None)()
 
     def make_quiet(self) -> None:
         if not self._quiet.is_set():
             log.info("quiet: finishing running jobs, fetching no new ones")
         self._quiet.set()
+
+    def stop_on_request(self) -> None:
+        """Stop as with TERM, exiting ``RET_STOPPED``: a Stop from the Web UI must not be answered by a replacement."""
+        if self._stop_requested_at is None:
+            log.info("stop requested through Redis: stopping for good")
+        if self.exit_status == 0:
+            self.exit_status = RET_STOPPED
+        self.stop()
 
     def stop(self) -> None:
         """Begin a graceful stop; a second call hurries it (deadline now).
@@ -246,17 +251,24 @@ class Worker:
         self.inflight.wait_empty(deadline, self._hurry)
         for _ in range(self.concurrency):
             self._buffer.put(None)
-        unfinished = self.inflight.units()
-        if unfinished:
-            log.warning("%d job(s) still running at the deadline: putting them back", len(unfinished))
-            self.acker.flush_or_log()
-            self.fetcher.put_back(unfinished)
-            self._interrupt_jobs()
+        self._put_back_unfinished()
         self._services_stop.set()
         self.finished.set()
         self.acker.flush_or_log()
         self.metrics.flush()
         self._deregister()
+
+    def _put_back_unfinished(self) -> None:
+        """A hurried stop: jobs still running at the deadline (or on a second stop) go back; their threads stop."""
+        unfinished = self.inflight.units()
+        if not unfinished:
+            return
+        why = "stop requested again" if self._hurry.is_set() else f"past the {self.config.timeout_s:g}s timeout"
+        log.warning("hurried stop (%s): %d job(s) still running go back to their queues", why, len(unfinished))
+        self.acker.flush_or_log()
+        self.fetcher.put_back(unfinished)
+        executors = [t for t in self._threads.values() if t.name.startswith("pyq-executor")]
+        threads.interrupt_jobs(executors, self._loop, Shutdown, INTERRUPT_GRACE_S)
 
     def _join_fetcher(self) -> None:
         """Wait until the fetcher has left its loop, so that no fetch lands after the buffer is drained."""
@@ -276,15 +288,13 @@ class Worker:
                 units.append(ctx.unit)
                 self.inflight.done(ctx.unit)
 
-    def _interrupt_jobs(self) -> None:
-        executors = [t for t in self._threads.values() if t.name.startswith("pyq-executor")]
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(threads.cancel_all, self._loop)
-        threads.interrupt(executors, Shutdown, INTERRUPT_GRACE_S)
-
     def _deregister(self) -> None:
+        """Leave the process registry, and the in-flight owners when nothing of ours is left in flight."""
+        fetcher = self._threads.get("fetcher")
         try:
             self.heartbeat.deregister()
+            if fetcher is None or not fetcher.is_alive():  # a fetch still on its way could land later
+                self.fetcher.release_ownership()
         except RedisError as exc:
             log.error("cannot deregister %s: %s", self.identity, exc)
 

@@ -54,7 +54,7 @@ def _signal_command(action: str, summary: str) -> click.Command:
 
 
 processes.add_command(_signal_command("quiet", "Stop fetching new jobs"))
-processes.add_command(_signal_command("stop", "Finish or put back running jobs and exit"))
+processes.add_command(_signal_command("stop", "Finish or put back running jobs and exit for good (no replacement)"))
 
 
 # --- cron -----------------------------------------------------------------------------------------------------
