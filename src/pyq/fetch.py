@@ -150,7 +150,7 @@ class Fetcher:
         leaves no entry for survivors to recover. A non-empty list (an ack or put-back that Redis
         refused) keeps the entry: those jobs are then recovered as a dead process's.
         """
-        inflight, owners = self._inflight_keys
+        inflight, owners = self.keys.inflight(self.identity), self.keys.inflight_owners
 
         def leave(pipe: Any) -> bool:
             if pipe.llen(inflight):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,9 +42,29 @@ def utc_day(now_s: float | None = None) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(time.time() if now_s is None else now_s))
 
 
+class Fixed:
+    """A key with a fixed name (``keys.retry``), read as an attribute."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, keys: Keys, owner: type | None = None) -> str:
+        return keys.prefix + self.name
+
+
+class Named:
+    """A key built from one name (``keys.queue("default")``): ``template`` with ``{}`` for the name."""
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+
+    def __get__(self, keys: Keys, owner: type | None = None) -> Callable[[str], str]:
+        return lambda name: keys.prefix + self.template.format(name)
+
+
 @dataclass(frozen=True)
 class Keys:
-    """Key builder for one namespace (``""`` = Sidekiq's plain keys)."""
+    """Key builder for one namespace (``""`` = Sidekiq's plain keys): the whole layout, one line a key."""
 
     namespace: str = ""
 
@@ -56,77 +77,33 @@ class Keys:
         return self.prefix + name
 
     # --- Sidekiq's keys -------------------------------------------------
-    @property
-    def queues(self) -> str:
-        return self._k("queues")
-
-    def queue(self, name: str) -> str:
-        return self._k(f"queue:{name}")
-
-    @property
-    def schedule(self) -> str:
-        return self._k("schedule")
-
-    @property
-    def retry(self) -> str:
-        return self._k("retry")
-
-    @property
-    def dead(self) -> str:
-        return self._k("dead")
-
-    @property
-    def processes(self) -> str:
-        return self._k("processes")
-
-    def process(self, identity: str) -> str:
-        return self._k(identity)
-
-    def process_work(self, identity: str) -> str:
-        """Running jobs, the Sidekiq 6.5+ name."""
-        return self._k(f"{identity}:work")
-
-    def process_workers(self, identity: str) -> str:
-        """Running jobs, the Sidekiq 6.0-6.4 name."""
-        return self._k(f"{identity}:workers")
-
-    def process_signals(self, identity: str) -> str:
-        return self._k(f"{identity}-signals")
-
-    @property
-    def process_cleanup(self) -> str:
-        return self._k("process_cleanup")
+    queues = Fixed("queues")                   #: set of queue names
+    queue = Named("queue:{}")                  #: list of a queue's payloads (LPUSH in, taken from the tail)
+    schedule = Fixed("schedule")               #: zset of scheduled jobs, scored by run-at
+    retry = Fixed("retry")                     #: zset of jobs to retry, scored by retry-at
+    dead = Fixed("dead")                       #: zset of dead jobs, scored by death time
+    processes = Fixed("processes")             #: set of live process identities
+    process = Named("{}")                      #: a process's hash (info, beat, busy, quiet, ...)
+    process_work = Named("{}:work")            #: its running jobs, the Sidekiq 6.5+ name
+    process_workers = Named("{}:workers")      #: its running jobs, the Sidekiq 6.0-6.4 name
+    process_signals = Named("{}-signals")      #: its remote signals (the Web UI's Quiet and Stop)
+    process_cleanup = Fixed("process_cleanup")  #: the lock of the once-a-minute registry prune
 
     def stat(self, name: str, day: str | None = None) -> str:
         """``stat:processed`` or ``stat:processed:YYYY-MM-DD`` (UTC day)."""
         return self._k(f"stat:{name}:{day}" if day else f"stat:{name}")
 
     # --- Sidekiq 7/8 execution metrics (the Web UI's Metrics tab) ----------------
-    def metrics_hash(self, bucket: str) -> str:
-        """Per-minute (or per-10-minute) counters: ``j|YYYYMMDD|H:M`` (S7) or ``j|YYMMDD|H:MM`` (S8)."""
-        return self._k(f"j|{bucket}")
-
-    def metrics_histogram(self, name: str) -> str:
-        """Run-time histogram: ``CLASS-DD-HH:M`` (S7) or ``h|CLASS-D-H:M`` (S8)."""
-        return self._k(name)
+    #: per-minute (or per-10-minute) counters: ``j|YYYYMMDD|H:M`` (S7) or ``j|YYMMDD|H:MM`` (S8)
+    metrics_hash = Named("j|{}")
+    #: run-time histogram: ``CLASS-DD-HH:M`` (S7) or ``h|CLASS-D-H:M`` (S8)
+    metrics_histogram = Named("{}")
 
     # --- pyq's own keys ---------------------------------------------------
-    def inflight(self, identity: str) -> str:
-        """Raw payloads a process fetched and has not finished."""
-        return self._k(f"pyq:inflight:{identity}")
-
-    def wake(self, queue: str) -> str:
-        """Wake-up marker list that pyq's enqueue and promotion push to."""
-        return self._k(f"pyq:wake:{queue}")
-
-    @property
-    def inflight_owners(self) -> str:
-        """Set of identities that own an in-flight list (for orphan recovery)."""
-        return self._k("pyq:inflight-owners")
-
-    def crashes(self, jid: str) -> str:
-        """Counter of worker crashes while running one job (poison-job guard)."""
-        return self._k(f"pyq:crashes:{jid}")
+    inflight = Named("pyq:inflight:{}")        #: raw payloads a process fetched and has not finished
+    wake = Named("pyq:wake:{}")                #: wake-up markers that pyq's enqueue and promotion push
+    inflight_owners = Fixed("pyq:inflight-owners")  #: identities owning an in-flight list (orphan recovery)
+    crashes = Named("pyq:crashes:{}")          #: worker crashes while running one jid (poison-job guard)
 
     # --- sidekiq-cron (2.x layout with a namespace; 1.x without) ----------------
     def cron_jobs(self, namespace: str | None = "default") -> str:

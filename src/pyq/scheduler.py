@@ -125,7 +125,6 @@ def prune_processes(redis: Any, keys: Keys) -> int:
     return int(redis.srem(keys.processes, *gone)) if gone else 0
 
 
-
 class Poller:
     """Promotes due jobs and recovers orphans on a randomised schedule shared by the fleet."""
 

@@ -43,17 +43,16 @@ class Settings:
         return cls(max_retries=config.max_retries, dead=DeadLimits.of(config), time_style=config.time_style)
 
 
+@dataclass
 class Settler:
     """Stores failed jobs in the retry or dead set for one worker identity; runs death hooks after."""
 
-    def __init__(self, redis: Any, keys: Keys, identity: str, settings: Settings,
-                 death_handlers: list[DeathHandler], on_failure: FailureHook | None = None) -> None:
-        self.redis = redis
-        self.keys = keys
-        self.identity = identity
-        self.settings = settings
-        self.death_handlers = death_handlers
-        self.on_failure = on_failure
+    redis: Any
+    keys: Keys
+    identity: str
+    settings: Settings
+    death_handlers: list[DeathHandler]
+    on_failure: FailureHook | None = None
 
     def fail(self, unit: UnitOfWork, job: dict[str, Any], exc: BaseException,
              definition: JobDefinition | None = None, instance: Any = None, *, kill: bool = False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,10 +137,12 @@ def _list_command(target: SortedSet) -> click.Command:
     return list_
 
 
+def _on_one_job(name: str, fn: Callable[..., None]) -> click.Command:
+    """``pyq SET NAME JID``: an admin subcommand over one entry of the set."""
+    return click.command(name, cls=AdminCommand)(click.argument("jid")(admin(fn)))
+
+
 def _show_command(target: SortedSet) -> click.Command:
-    @click.command("show", cls=AdminCommand)
-    @click.argument("jid")
-    @admin
     def show_(s: Session, as_json: bool, jid: str) -> None:
         """The full job JID, and its decoded error_backtrace when it has one."""
         entry = _find(s, target.name, jid)
@@ -148,7 +151,7 @@ def _show_command(target: SortedSet) -> click.Command:
             shown["backtrace"] = entry.backtrace
         click.echo(json.dumps(shown, indent=2, default=str))
 
-    return show_
+    return _on_one_job("show", show_)
 
 
 def _retry_command(target: SortedSet) -> click.Command:
@@ -168,15 +171,12 @@ def _retry_command(target: SortedSet) -> click.Command:
 
 
 def _delete_command(target: SortedSet) -> click.Command:
-    @click.command("delete", cls=AdminCommand)
-    @click.argument("jid")
-    @admin
     def delete_(s: Session, as_json: bool, jid: str) -> None:
         """Remove JID from the set."""
         done = s.api.set_delete(target.name, _find(s, target.name, jid))
         show(as_json, {"deleted": int(done)}, lambda: f"deleted {jid}" if done else f"{jid} was already gone")
 
-    return delete_
+    return _on_one_job("delete", delete_)
 
 
 def _clear_command(target: SortedSet) -> click.Command:
