@@ -3,7 +3,8 @@
 Threads (all daemons; the main thread only waits and handles signals):
 
 1. fetcher   -- keeps up to ``concurrency + prefetch`` jobs in flight, decodes
-               them and hands sync jobs to the executors, async jobs to the loop;
+               them and, as slots free (``concurrency`` in all, sync and async),
+               hands sync jobs to the executors, async jobs to the loop;
                blocks on wake-up markers when the queues are empty.
 2. executors -- ``concurrency`` threads running sync jobs.
 3. loop      -- one asyncio event loop for ``async def`` jobs, started on first use.
@@ -182,16 +183,24 @@ class Worker:
 
     def _dispatch(self, units: list[UnitOfWork]) -> None:
         self.inflight.add(units)
-        async_jobs = []
+        ready = []
         for unit in units:
             ctx = self.processor.prepare(unit)
             if ctx is None:
                 self.inflight.done(unit)
-            elif ctx.definition.is_async:
+            else:
+                ready.append(ctx)
+        self._start(self.inflight.admit(ready))
+
+    def _start(self, contexts: list[JobContext]) -> None:
+        """Hand jobs that hold a slot to an executor (sync) or the event loop (async)."""
+        async_jobs = []
+        for ctx in contexts:
+            if ctx.definition.is_async:
                 async_jobs.append(ctx)
             else:
                 self._buffer.put(ctx)
-        if async_jobs:  # one hand-off to the loop per fetch, not one per job
+        if async_jobs:  # one hand-off to the loop per batch, not one per job
             self._event_loop().call_soon_threadsafe(self._start_async, async_jobs)
 
     def _start_async(self, contexts: list[JobContext]) -> None:
@@ -215,7 +224,7 @@ class Worker:
                 return  # interrupted at the deadline: the job was put back
             finally:
                 self._busy.pop(tid, None)
-                self.inflight.done(ctx.unit)
+                self._start(self.inflight.finished(ctx))
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
@@ -232,7 +241,7 @@ class Worker:
             pass
         finally:
             self._busy.pop(tid, None)
-            self.inflight.done(ctx.unit)
+            self._start(self.inflight.finished(ctx))
 
     # --- shutdown ---------------------------------------------------------------------------
     def shutdown(self) -> None:
@@ -265,7 +274,8 @@ class Worker:
             fetcher.join(self.config.fetch_wait_s + connection.SOCKET_TIMEOUT_S)
 
     def _drain_buffer(self) -> list[UnitOfWork]:
-        units = []
+        """Jobs that have not started: those waiting for a slot, and those no executor has picked up."""
+        units = self.inflight.take_waiting()
         while True:
             try:
                 ctx = self._buffer.get_nowait()
@@ -273,7 +283,7 @@ class Worker:
                 return units
             if ctx is not None:
                 units.append(ctx.unit)
-                self.inflight.done(ctx.unit)
+                self.inflight.finished(ctx)
 
     def _interrupt_jobs(self) -> None:
         executors = [t for t in self._threads.values() if t.name.startswith("pyq-executor")]
