@@ -6,6 +6,7 @@ process can count completions across processes and restarts.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
@@ -77,3 +78,27 @@ def always_fails(token: str) -> None:
     """Raises every time, so that tests can watch the retry bookkeeping."""
     conn().rpush("test:failed", token)
     raise ValueError(f"failing on purpose: {token}")
+
+
+@pyq.job(name="CountRunning")
+async def count_running(seconds: float) -> None:
+    """Records how many jobs run at once (test:peak holds each start's count)."""
+    now = conn().incr("test:running")
+    conn().rpush("test:peak", now)
+    await asyncio.sleep(seconds)
+    conn().decr("test:running")
+
+
+@pyq.job(name="CountRunningSync")
+def count_running_sync(seconds: float) -> None:
+    now = conn().incr("test:running")
+    conn().rpush("test:peak", now)
+    time.sleep(seconds)
+    conn().decr("test:running")
+
+
+@pyq.job(name="StartDelay")
+def start_delay(pushed_at: float, seconds: float) -> None:
+    """Records how long after its push it started (test:delay), then runs ``seconds``."""
+    conn().rpush("test:delay", time.time() - pushed_at)
+    time.sleep(seconds)

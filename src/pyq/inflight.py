@@ -1,39 +1,47 @@
-"""The worker's capacity: which fetched jobs are unfinished, and when the fetcher may fetch more.
+"""The worker's capacity: which fetched jobs are unfinished, which may run, and when to fetch more.
 
-The fetcher, the executors, the event loop and shutdown all read or change this one count; keeping
-it in one small class with one condition variable makes every wait and wake-up visible in one place.
+One budget governs sync and async jobs alike: at most ``concurrency`` run at once, whatever their kind,
+as users size their connection pools to it. Fetched jobs beyond that (``prefetch``) wait here, in
+fetch order, and start as slots free. The fetcher, the executors, the event loop and shutdown all
+read or change these counts; keeping them in one small class with one condition variable makes every
+wait and wake-up visible in one place.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 
+from .context import JobContext
 from .fetch import UnitOfWork
 
 
 class InFlight:
-    """Units fetched and not yet finished, bounded by ``capacity``.
+    """Units fetched and not yet finished (at most ``capacity``), of which at most ``slots`` run.
 
-    The fetcher refills once the count is down to ``refill_at``, so that each fetch takes a batch
-    instead of the single slot one finished job frees.
+    The fetcher refills once the count is down to ``refill_at``.
     """
 
-    def __init__(self, capacity: int, refill_at: int) -> None:
+    def __init__(self, capacity: int, refill_at: int, slots: int) -> None:
         self.capacity = capacity
         self.refill_at = refill_at
+        self.slots = slots
         self._units: set[UnitOfWork] = set()
+        self._running = 0
+        self._waiting: deque[JobContext] = deque()  #: prepared jobs no slot was free for, oldest first
         self._changed = threading.Condition()  #: notified when a unit finishes or a waiter must wake
 
     @classmethod
-    def for_pool(cls, concurrency: int, prefetch: int | None) -> InFlight:
-        """Room for ``concurrency`` running jobs plus ``prefetch`` buffered ones (None: as many again).
+    def for_pool(cls, concurrency: int, prefetch: int) -> InFlight:
+        """Room for ``concurrency`` running jobs plus ``prefetch`` waiting ones.
 
-        The fetcher refills once half the buffer is used (never at capacity): each fetch then takes a batch
-        instead of the one slot a finished job frees, and the buffer never runs dry during the round trip.
+        With no prefetch the fetcher refills as soon as one slot is free, so no job ever waits in this
+        process while a slot elsewhere is idle; batches still form whenever several slots are free.
+        With a prefetch it refills once half of it is used, so each fetch takes a batch.
         """
-        capacity = concurrency + (prefetch if prefetch is not None else concurrency)
-        return cls(capacity, min(capacity - 1, concurrency + (capacity - concurrency) // 2))
+        capacity = concurrency + prefetch
+        return cls(capacity, min(capacity - 1, concurrency + prefetch // 2), concurrency)
 
     def __len__(self) -> int:
         return len(self._units)
@@ -42,12 +50,32 @@ class InFlight:
         with self._changed:
             self._units.update(units)
 
-    def done(self, unit: UnitOfWork) -> None:
-        """A unit finished (acked, failed, put back or never started); wakes the fetcher at the mark."""
+    def admit(self, contexts: list[JobContext]) -> list[JobContext]:
+        """Queue prepared jobs to run; returns those that take a slot now (the caller starts them)."""
         with self._changed:
-            self._units.discard(unit)
-            if len(self._units) <= self.refill_at:
-                self._changed.notify_all()
+            self._waiting.extend(contexts)
+            return self._take_slots()
+
+    def finished(self, ctx: JobContext) -> list[JobContext]:
+        """A job that held a slot is over; returns the waiting jobs that take the freed slot."""
+        with self._changed:
+            self._running -= 1
+            self._discard(ctx.unit)
+            return self._take_slots()
+
+    def done(self, unit: UnitOfWork) -> None:
+        """A unit that never took a slot is over (could not start, or was put back)."""
+        with self._changed:
+            self._discard(unit)
+
+    def take_waiting(self) -> list[UnitOfWork]:
+        """Remove and return the jobs still waiting for a slot (to put them back at a stop)."""
+        with self._changed:
+            units = [ctx.unit for ctx in self._waiting]
+            self._waiting.clear()
+            for unit in units:
+                self._discard(unit)
+            return units
 
     def wait_for_room(self, timeout_s: float = 0.5) -> int:
         """Free room, once the count is down to the refill mark (or ``timeout_s`` passed)."""
@@ -77,3 +105,15 @@ class InFlight:
         """The payloads of the unfinished units."""
         with self._changed:
             return {unit.raw for unit in self._units}
+
+    def _take_slots(self) -> list[JobContext]:
+        starting = []
+        while self._waiting and self._running < self.slots:
+            starting.append(self._waiting.popleft())
+            self._running += 1
+        return starting
+
+    def _discard(self, unit: UnitOfWork) -> None:
+        self._units.discard(unit)
+        if len(self._units) <= self.refill_at:
+            self._changed.notify_all()

@@ -3,10 +3,11 @@
 Threads (all daemons; the main thread only waits and handles signals):
 
 1. fetcher   -- keeps up to ``concurrency + prefetch`` jobs in flight, decodes
-               them and hands sync jobs to the executors, async jobs to the loop;
+               them and, as slots free (``concurrency`` in all, sync and async),
+               hands sync jobs to the executors, async jobs to the loop;
                blocks on wake-up markers when the queues are empty.
-2. executors -- ``concurrency`` threads running sync jobs.
-3. loop      -- one asyncio event loop for ``async def`` jobs, started on first use.
+2. executors -- ``concurrency`` threads running sync jobs (runner.Runner).
+3. loop      -- one asyncio event loop for ``async def`` jobs, started on first use (runner.Runner).
 4. acker     -- batches acks of finished jobs (fetch.Acker).
 5. heartbeat -- the process registry the Web UI reads, and remote signals.
 6. poller    -- promotes due scheduled/retry jobs; recovers orphaned in-flight jobs.
@@ -19,10 +20,8 @@ queue, interrupt the job threads, flush acks and deregister.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import queue
 import threading
 import time
 from typing import Any
@@ -32,13 +31,13 @@ from redis.exceptions import RedisError
 from . import connection, metrics, services, threads
 from .config import Config
 from .connection import connect
-from .context import JobContext
 from .errors import RET_STOPPED, Shutdown
 from .fetch import Acker, Fetcher, QueueOrder, UnitOfWork
 from .inflight import InFlight
 from .keys import Keys
 from .logs import Outage
 from .processor import Processor, Settings
+from .runner import Runner
 
 log = logging.getLogger("pyq.worker")
 
@@ -68,11 +67,8 @@ class Worker:
         self.finished = threading.Event()      # shutdown complete
         self._quiet = threading.Event()
         self._hurry = threading.Event()
-        self._buffer: queue.SimpleQueue[JobContext | None] = queue.SimpleQueue()
-        self._busy: dict[str, tuple[str, bytes, float]] = {}
         self._threads: dict[str, threading.Thread] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: set[asyncio.Task[None]] = set()  # strong references while async jobs run
+        self.runner = Runner(self.processor, self.inflight, self._spawn)
         self._services_stop = threading.Event()
         self.started_at = time.time()
         self.exit_status = 0
@@ -85,7 +81,7 @@ class Worker:
         return self._quiet.is_set()
 
     def busy_jobs(self) -> list[tuple[str, str, bytes, float]]:
-        return [(tid, q, raw, at) for tid, (q, raw, at) in list(self._busy.items())]
+        return self.runner.busy_jobs()
 
     def on_signal(self, signal: str) -> None:
         """A remote signal from ``IDENTITY-signals``: TSTP quiets, TERM stops for good, TTIN dumps thread stacks."""
@@ -132,7 +128,7 @@ class Worker:
             log.error("first heartbeat failed (%s); the heartbeat thread keeps trying", exc)
         self._spawn("acker", self.acker.run, self.finished)
         for i in range(self.concurrency):
-            self._spawn(f"executor-{i}", self._execute)
+            self._spawn(f"executor-{i}", self.runner.execute)
         self._spawn("fetcher", self._fetch_loop)
 
     def run(self, parent_pid: int | None = None) -> int:
@@ -188,57 +184,14 @@ class Worker:
 
     def _dispatch(self, units: list[UnitOfWork]) -> None:
         self.inflight.add(units)
-        async_jobs = []
+        ready = []
         for unit in units:
             ctx = self.processor.prepare(unit)
             if ctx is None:
                 self.inflight.done(unit)
-            elif ctx.definition.is_async:
-                async_jobs.append(ctx)
             else:
-                self._buffer.put(ctx)
-        if async_jobs:  # one hand-off to the loop per fetch, not one per job
-            self._event_loop().call_soon_threadsafe(self._start_async, async_jobs)
-
-    def _start_async(self, contexts: list[JobContext]) -> None:
-        loop = asyncio.get_running_loop()
-        for ctx in contexts:
-            task = loop.create_task(self._run_async(ctx))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    # --- executors --------------------------------------------------------------------------
-    def _execute(self) -> None:
-        tid = threads.thread_id()
-        while True:
-            ctx = self._buffer.get()
-            if ctx is None:
-                return
-            self._busy[tid] = (ctx.queue, ctx.raw, time.time())
-            try:
-                self.processor.run(ctx)
-            except Shutdown:
-                return  # interrupted at the deadline: the job was put back
-            finally:
-                self._busy.pop(tid, None)
-                self.inflight.done(ctx.unit)
-
-    def _event_loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-            self._spawn("loop", self._loop.run_forever)
-        return self._loop
-
-    async def _run_async(self, ctx: JobContext) -> None:
-        tid = f"a{id(ctx):x}"
-        self._busy[tid] = (ctx.queue, ctx.raw, time.time())
-        try:
-            await self.processor.run_async(ctx)
-        except (Shutdown, asyncio.CancelledError):
-            pass
-        finally:
-            self._busy.pop(tid, None)
-            self.inflight.done(ctx.unit)
+                ready.append(ctx)
+        self.runner.start(self.inflight.admit(ready))
 
     # --- shutdown ---------------------------------------------------------------------------
     def shutdown(self) -> None:
@@ -247,10 +200,9 @@ class Worker:
         self._quiet.set()
         self.stopping.set()
         self._join_fetcher()
-        self.fetcher.put_back(self._drain_buffer())
+        self.fetcher.put_back(self.runner.take_unstarted())
         self.inflight.wait_empty(deadline, self._hurry)
-        for _ in range(self.concurrency):
-            self._buffer.put(None)
+        self.runner.stop_executors(self.concurrency)
         self._put_back_unfinished()
         self._services_stop.set()
         self.finished.set()
@@ -268,7 +220,7 @@ class Worker:
         self.acker.flush_or_log()
         self.fetcher.put_back(unfinished)
         executors = [t for t in self._threads.values() if t.name.startswith("pyq-executor")]
-        threads.interrupt_jobs(executors, self._loop, Shutdown, INTERRUPT_GRACE_S)
+        threads.interrupt_jobs(executors, self.runner.loop, Shutdown, INTERRUPT_GRACE_S)
 
     def _join_fetcher(self) -> None:
         """Wait until the fetcher has left its loop, so that no fetch lands after the buffer is drained."""
@@ -276,17 +228,6 @@ class Worker:
         fetcher = self._threads.get("fetcher")
         if fetcher is not None and fetcher is not threading.current_thread():
             fetcher.join(self.config.fetch_wait_s + connection.SOCKET_TIMEOUT_S)
-
-    def _drain_buffer(self) -> list[UnitOfWork]:
-        units = []
-        while True:
-            try:
-                ctx = self._buffer.get_nowait()
-            except queue.Empty:
-                return units
-            if ctx is not None:
-                units.append(ctx.unit)
-                self.inflight.done(ctx.unit)
 
     def _deregister(self) -> None:
         """Leave the process registry, and the in-flight owners when nothing of ours is left in flight."""
