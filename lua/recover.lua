@@ -24,7 +24,8 @@
 -- ARGV[10] day_ttl_s          expiry of the per-day counters
 --
 -- Builds: queue:NAME, pyq:wake:NAME, pyq:crashes:JID. Jobs go to the tail (RPUSH), so they run next.
--- Returns: the number of jobs pushed back (buried ones not counted); -1 if the process is alive.
+-- Returns: {pushed, queue, raw, queue, raw, ...}: the number of jobs pushed back, then the queue and
+-- payload of each job buried as crashed; {-1} if the process is alive.
 --- @include "includes/queue_of"
 --- @include "includes/wake"
 --- @include "includes/crash_burial"
@@ -38,15 +39,17 @@ local now_s, wake_cap, max_crashes, crash_ttl_s = tonumber(now_text), tonumber(A
 local dead_timeout_s, dead_max_jobs, day_ttl_s = tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]
 
 local beat = stale_after_s > 0 and tonumber(redis.call("HGET", process_key, "beat"))
-if beat and now_s - beat <= stale_after_s then return -1 end
+if beat and now_s - beat <= stale_after_s then return {-1} end
 
-local pushed_per_queue, pushed = {}, 0
+local pushed_per_queue, pushed, reply = {}, 0, {0}
 for _, raw in ipairs(redis.call("LRANGE", inflight_key, 0, -1)) do
   local queue_name, job = queue_of(raw)
   local entry = crash_burial(prefix, job, raw, max_crashes, crash_ttl_s, now_text)
   if entry then
     bury(dead_key, now_s, entry, now_s, dead_timeout_s, dead_max_jobs)
     count_failure(KEYS[9], KEYS[10], KEYS[11], KEYS[12], day_ttl_s)
+    reply[#reply + 1] = queue_name
+    reply[#reply + 1] = raw
   else
     redis.call("RPUSH", prefix .. "queue:" .. queue_name, raw)
     pushed_per_queue[queue_name], pushed = (pushed_per_queue[queue_name] or 0) + 1, pushed + 1
@@ -59,4 +62,5 @@ end
 redis.call("DEL", inflight_key, process_key, work_key, workers_key)
 redis.call("SREM", owners_key, identity)
 redis.call("SREM", processes_key, identity)
-return pushed
+reply[1] = pushed
+return reply

@@ -87,6 +87,11 @@ def patient(token):
     while not pyq.current().stopping:
         time.sleep(0.05)
     record("test:seen", {"token": token, **me()})
+
+
+@pyq.job(name="Crash")
+def crash(token):
+    os._exit(1)  # the worker dies with the job in flight, every time
 '''
 #: The line of obsjobs.py that raises, which every traceback must point at.
 RAISE_LINE = next(n for n, line in enumerate(JOBS.splitlines(), 1) if "raise RuntimeError" in line)
@@ -241,7 +246,10 @@ def test_prometheus_failures_add_up_to_stat_failed(tmp_path: Path, r: redis.Redi
     port = free_port()
     with running_pool(tmp_path, redis_url, require=["obsjobs"], processes=2,
                       metrics={"port": port, "host": "127.0.0.1"}):
-        # Given a job that raises, one of an unknown class, one with arguments its function cannot take,
+        # Given a job that kills its worker each time (alone, so no other job dies with it), buried at last
+        client.push({"class": "Crash", "args": ["x"]})
+        wait_until(lambda: r.zcard("dead") == 1, timeout=30)
+        # And a job that raises, one of an unknown class, one with arguments its function cannot take,
         # a payload that is not a job, and one that succeeds
         client.push({"class": "Charge", "args": [1]})
         client.push({"class": "NoSuchJob", "args": []})
@@ -249,15 +257,16 @@ def test_prometheus_failures_add_up_to_stat_failed(tmp_path: Path, r: redis.Redi
         r.lpush("queue:default", b'{"class": "Whoami", "args": [')
         client.push({"class": "Whoami", "args": ["ok"]})
         # When the pool has settled them all
-        wait_until(lambda: int(r.get("stat:failed") or 0) == 4 and int(r.get("stat:processed") or 0) == 5)
+        wait_until(lambda: int(r.get("stat:failed") or 0) == 5 and int(r.get("stat:processed") or 0) == 6,
+                   timeout=30)
         # Then the scraped failures equal stat:failed, each with its reason, and processed equals stat:processed
-        got = wait_until(lambda: (g := scrape(port)) and total(g, "pyq_jobs_failed_total") == 4 and g, timeout=20)
+        got = wait_until(lambda: (g := scrape(port)) and total(g, "pyq_jobs_failed_total") == 5 and g, timeout=20)
     reasons = {dict(labels)["reason"]: v for (n, labels), v in got.items() if n == "pyq_jobs_failed_total" and v}
-    assert reasons == {"error": 1, "unknown_class": 1, "bad_arguments": 1, "invalid_payload": 1}
+    assert reasons == {"error": 1, "unknown_class": 1, "bad_arguments": 1, "invalid_payload": 1, "worker_crashed": 1}
     assert total(got, "pyq_jobs_failed_total") == int(r.get("stat:failed"))
     assert total(got, "pyq_jobs_processed_total") == int(r.get("stat:processed"))
     failed = {dict(labels)["job"] for (n, labels), v in got.items() if n == "pyq_jobs_failed_total" and v}
-    assert failed == {"Charge", "NoSuchJob", "Whoami", "pyq.InvalidPayload"}
+    assert failed == {"Charge", "NoSuchJob", "Whoami", "pyq.InvalidPayload", "Crash"}
 
 
 # --- item: the job knows itself ---------------------------------------------------------------------------

@@ -71,13 +71,16 @@ class JobContext:
         return self.stop_event is not None and self.stop_event.is_set()
 
 
-#: Why a job counted in ``stat:failed``: it raised, or it could not start (and why).
-REASONS = ("error", "unknown_class", "bad_arguments", "invalid_payload")
+#: Why a job counted in ``stat:failed``: it raised, it could not start (and why), or its workers kept dying.
+REASONS = ("error", "unknown_class", "bad_arguments", "invalid_payload", "worker_crashed")
 
 
 @dataclass(frozen=True)
 class Failure:
-    """One job counted in ``stat:failed``, as failure hooks (metrics) see it; ``ran`` is False when it never started."""
+    """One job counted in ``stat:failed``, as failure hooks (metrics) see it.
+
+    ``ran`` is False when no run of it was counted as processed: it never started, or its worker died.
+    """
 
     queue: str
     job_class: str

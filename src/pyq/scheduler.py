@@ -21,10 +21,12 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from . import payload, polling, scripts
 from .connection import text
+from .context import Failure
 from .keys import Keys
 from .logs import Outage
 from .scripts import DeadLimits
@@ -39,10 +41,13 @@ CLEANUP_GUARD_S = 60
 MAX_CRASHES = 3
 #: Seconds a job's crash counter lives after its last recovery (1 day): crashes far apart are not a loop.
 CRASH_TTL_S = 86_400
+#: Hears of each job a recovery buried as ``pyq.WorkerCrashed`` (the metrics count it as failed).
+FailureHook = Callable[[Failure], Any]
 
 
 def recover_process(redis: Any, keys: Keys, identity: str, *, now_s: float | None = None,
-                    stale_after_s: float = 0, dead: DeadLimits | None = None) -> int:
+                    stale_after_s: float = 0, dead: DeadLimits | None = None,
+                    on_failure: FailureHook | None = None) -> int:
     """Push ``identity``'s in-flight jobs back to their queues and drop its registry entries.
 
     ``stale_after_s == 0`` recovers unconditionally (a supervisor saw that worker die); otherwise
@@ -51,7 +56,7 @@ def recover_process(redis: Any, keys: Keys, identity: str, *, now_s: float | Non
     Returns the number of jobs pushed back, or -1 when the process is still alive.
     """
     locked = _locked_jobs(redis, keys, [identity])
-    pushed = int(_recover_call(keys, identity, now_s, stale_after_s, dead).run(redis))
+    pushed = _reported(_recover_call(keys, identity, now_s, stale_after_s, dead).run(redis), on_failure)
     if pushed >= 0:
         _release_locks(redis, keys, locked.get(identity, []))
     return pushed
@@ -65,7 +70,7 @@ def _recover_call(keys: Keys, identity: str, now_s: float | None, stale_after_s:
 
 
 def recover_orphans(redis: Any, keys: Keys, *, now_s: float | None = None, stale_after_s: float,
-                    dead: DeadLimits | None = None) -> dict[str, int]:
+                    dead: DeadLimits | None = None, on_failure: FailureHook | None = None) -> dict[str, int]:
     """Recover every in-flight owner whose heartbeat is stale: {identity: jobs pushed back}.
 
     Live owners are left alone and absent from the result; one pipeline for all owners.
@@ -80,10 +85,23 @@ def recover_orphans(redis: Any, keys: Keys, *, now_s: float | None = None, stale
     for identity, result in zip(owners, results, strict=True):
         if isinstance(result, Exception):
             raise result
-        if int(result) >= 0:
-            recovered[identity] = int(result)
+        pushed = _reported(result, on_failure)
+        if pushed >= 0:
+            recovered[identity] = pushed
             _release_locks(redis, keys, locked.get(identity, []))
     return recovered
+
+
+def _reported(reply: list[Any], on_failure: FailureHook | None) -> int:
+    """``recover.lua``'s reply: jobs pushed back (-1: alive); each buried job is reported to ``on_failure``."""
+    pushed, buried = int(reply[0]), reply[1:]
+    for queue, raw in zip(buried[::2], buried[1::2], strict=True):
+        job = payload.loads(raw)  # the script buries only payloads it could decode
+        log.error("%s jid=%s buried in the dead set as pyq.WorkerCrashed: its workers died %d times while it ran",
+                  payload.display_class(job), job.get("jid"), MAX_CRASHES)
+        if on_failure is not None:
+            on_failure(Failure(text(queue), payload.display_class(job), "worker_crashed", ran=False))
+    return pushed
 
 
 def _locked_jobs(redis: Any, keys: Keys, identities: list[str]) -> dict[str, list[dict[str, Any]]]:
@@ -131,7 +149,7 @@ class Poller:
     def __init__(self, redis: Any, keys: Keys, *, time_style: payload.TimeStyle,
                  average_scheduled_poll_interval_s: float, poll_interval_average_s: float | None,
                  recovery_timeout_s: float, dead: DeadLimits, rng: random.Random | None = None,
-                 batch: int = 100) -> None:
+                 batch: int = 100, on_failure: FailureHook | None = None) -> None:
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
         if time_style not in ("float", "ms"):
@@ -143,6 +161,7 @@ class Poller:
         self.poll_interval_average_s = poll_interval_average_s
         self.recovery_timeout_s = recovery_timeout_s
         self.dead = dead
+        self.on_failure = on_failure
         self.rng = rng or random.Random()
         self.batch = batch
         self._stop = threading.Event()
@@ -179,7 +198,7 @@ class Poller:
         """One round: promote, recover orphans, prune the registry."""
         self.promote_due(now_s)
         recovered = recover_orphans(self.redis, self.keys, now_s=now_s, stale_after_s=self.recovery_timeout_s,
-                                    dead=self.dead)
+                                    dead=self.dead, on_failure=self.on_failure)
         for identity, n in recovered.items():
             if n:
                 log.warning("recovered %d in-flight job(s) of dead process %s", n, identity)

@@ -13,7 +13,7 @@ from .client import Client
 from .config import Config
 from .heartbeat import Heartbeat, WorkerState, process_info
 from .keys import Keys
-from .scheduler import Poller
+from .scheduler import FailureHook, Poller
 from .scripts import DeadLimits
 
 #: A named loop: ``run(stop_event)``.
@@ -21,7 +21,7 @@ Loop = tuple[str, Callable[[Any], None]]
 
 
 def build(config: Config, redis: Any, keys: Keys, identity: str, state: WorkerState,
-          started_at: float) -> tuple[Heartbeat, list[Loop]]:
+          started_at: float, on_failure: FailureHook | None = None) -> tuple[Heartbeat, list[Loop]]:
     """The heartbeat (the worker deregisters through it) and every loop to run in its own thread."""
     info = process_info(identity, concurrency=config.concurrency, started_at=started_at,
                         queues=[(q.name, q.weight) for q in config.queues], tag=config.tag, labels=config.labels)
@@ -29,7 +29,7 @@ def build(config: Config, redis: Any, keys: Keys, identity: str, state: WorkerSt
     poller = Poller(redis, keys, time_style=config.time_style,
                     average_scheduled_poll_interval_s=config.average_scheduled_poll_interval_s,
                     poll_interval_average_s=config.poll_interval_average_s,
-                    recovery_timeout_s=config.recovery_timeout_s, dead=DeadLimits.of(config))
+                    recovery_timeout_s=config.recovery_timeout_s, dead=DeadLimits.of(config), on_failure=on_failure)
     loops: list[Loop] = [("heartbeat", heartbeat.run), ("poller", poller.run),
                          ("cron", cron_loop(config, redis, keys))]
     return heartbeat, loops

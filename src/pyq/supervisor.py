@@ -183,7 +183,7 @@ class Supervisor:
             try:
                 had_started = bool(conn.exists(self.keys.process(identity)))
                 pushed = recover_process(conn, self.keys, identity, stale_after_s=0,
-                                         dead=DeadLimits.of(self.config))
+                                         dead=DeadLimits.of(self.config), on_failure=self.metrics.count_failure)
             finally:
                 conn.close()
             if pushed > 0:

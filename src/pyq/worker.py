@@ -73,7 +73,8 @@ class Worker:
         self.started_at = time.time()
         self.exit_status = 0
         self._stop_requested_at: float | None = None
-        self.heartbeat, self._loops = services.build(config, self.redis, self.keys, identity, self, self.started_at)
+        self.heartbeat, self._loops = services.build(config, self.redis, self.keys, identity, self, self.started_at,
+                                                     self.metrics.on_failure)
 
     # --- WorkerState, as the heartbeat sees it ---------------------------------------------
     @property

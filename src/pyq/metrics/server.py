@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from ..config import Config
+from ..context import Failure
 from ..errors import CannotStart
 from ..keys import Keys
 from . import MULTIPROC_ENV
@@ -46,10 +47,25 @@ class PoolMetrics:
         self.dir: str | None = None
         self.pid = 0
         self._sock: socket.socket | None = None
+        self._jobs: Any = None
 
     @property
     def enabled(self) -> bool:
         return self.config.metrics_port is not None
+
+    def count_failure(self, failure: Failure) -> None:
+        """Count a failure the supervisor itself settled (a crash burial when it recovers a dead worker).
+
+        Its counter files are the supervisor's own, in the directory the workers write to, so the
+        server sums them with theirs; made on first use, after :meth:`start` set that directory.
+        """
+        if not self.enabled or self.dir is None:
+            return
+        if self._jobs is None:
+            from .jobs import JobMetrics
+
+            self._jobs = JobMetrics()
+        self._jobs.count_failure(failure)
 
     def start(self) -> None:
         if not self.enabled:
