@@ -9,6 +9,7 @@ users copy), the flags from the ``pyq`` click command.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import re
 import sys
 from pathlib import Path
@@ -182,18 +183,46 @@ def commands(group: click.Command, path: tuple[str, ...] = ("pyq",)) -> list[tup
     return found
 
 
-def help_text(command: click.Command, path: tuple[str, ...]) -> str:
-    ctx_settings = {**cli_main.context_settings, **command.context_settings}
-    ctx = click.Context(command, info_name=" ".join(path), terminal_width=HELP_WIDTH,
-                        max_content_width=HELP_WIDTH, **ctx_settings)
-    return command.get_help(ctx)
+def usage(command: click.Command, path: tuple[str, ...]) -> str:
+    """``pyq retry show [OPTIONS] JID``: built from the command's parameters, not click's formatter."""
+    words = [" ".join(path), "[OPTIONS]"]
+    for param in command.params:
+        if isinstance(param, click.Argument):
+            name = (param.name or "").upper() + ("..." if param.nargs == -1 else "")
+            words.append(name if param.required else f"[{name}]")
+    if isinstance(command, click.Group):
+        words.append("COMMAND [ARGS]...")
+    return " ".join(words)
+
+
+def option_row(option: click.Option) -> str:
+    """One table row: the flags with their value name, the default, and pyq's help text."""
+    flags = ", ".join(f"`{flag}`" for flag in option.opts + option.secondary_opts)
+    if not option.is_flag and not option.count:
+        choices = getattr(option.type, "choices", None)
+        longest = max(option.opts, key=len).lstrip("-")
+        value = "\\|".join(map(str, choices)) if choices else option.metavar or longest.upper().replace("-", "_")
+        flags += f" {value}"
+    default = option.default if option.show_default and option.default not in (None, False) else ""
+    meaning = (option.help or "").replace("|", "\\|")
+    return f"| {flags} | {f'`{default}`' if default != '' else ''} | {meaning} |"
+
+
+def command_md(command: click.Command, path: tuple[str, ...]) -> str:
+    lines = [f"\n## `{' '.join(path)}`\n", f"`Usage: {usage(command, path)}`\n"]
+    if command.help:
+        lines.append(inspect.cleandoc(command.help) + "\n")
+    options = [p for p in command.params if isinstance(p, click.Option) and not p.hidden]
+    if options:
+        lines += ["| option | default | meaning |", "|---|---|---|", *map(option_row, options), ""]
+    if isinstance(command, click.Group):
+        names = sorted(command.commands)
+        lines.append("Subcommands: " + ", ".join(f"`{name}`" for name in names) + ".\n")
+    return "\n".join(lines)
 
 
 def cli_md() -> str:
-    parts = [CLI_INTRO]
-    for path, command in commands(cli_main):
-        parts.append(f"\n## `{' '.join(path)}`\n\n```text\n{help_text(command, path)}\n```\n")
-    return "".join(parts)
+    return CLI_INTRO + "".join(command_md(command, path) for path, command in commands(cli_main))
 
 
 # --- main -----------------------------------------------------------------------------------------------
