@@ -178,7 +178,7 @@ def test_pyq_variables_override_the_file_and_its_environment_section() -> None:
     assert config.queues == (QueueWeight("critical", 3), QueueWeight("default", 0), QueueWeight("low", 1))
     assert config.metrics_port == 9200
     assert config.require == ("a.jobs", "b.jobs")
-    assert config.prefetch == 0
+    assert config.prefetch is None
 
 
 def test_redis_url_comes_from_pyq_redis_url_then_file_then_redis_url(tmp_path: Path) -> None:
@@ -422,7 +422,7 @@ VALID = st.fixed_dictionaries({}, optional={
     "execution_metrics": st.booleans(), "sidekiq_cron_version": st.sampled_from([1, 2]),
     "heartbeat_interval": _seconds, "recovery_timeout": _seconds, "fetch_wait": _seconds,
     "average_scheduled_poll_interval": _seconds, "poll_interval_average": st.none() | _seconds,
-    "prefetch": st.integers(0, 1000),
+    "prefetch": st.none() | st.integers(0, 1000),
     "metrics": st.fixed_dictionaries({"port": st.integers(1, 65535), "host": st.sampled_from(["::", "127.0.0.1"])}),
 })
 

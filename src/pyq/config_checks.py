@@ -98,14 +98,9 @@ def time_style(value: Any, where: str) -> TimeStyle:
 
 
 def optional(inner: Check) -> Check:
-    return empty_means(None, inner)
-
-
-def empty_means(default: Any, inner: Check) -> Check:
-    """``inner``, except that an empty value (``key:`` with nothing after it, null) gives ``default``."""
     def check(value: Any, where: str) -> Any:
         empty = value is None or (isinstance(value, str) and value.strip().lower() in ("", "null", "none"))
-        return default if empty else inner(value, where)
+        return None if empty else inner(value, where)
     return check
 
 

@@ -35,7 +35,7 @@ SCHEMA: dict[str, checks.Check] = {
     "heartbeat_interval_s": checks.SECONDS,
     "recovery_timeout_s": checks.SECONDS,
     "fetch_wait_s": checks.SECONDS,
-    "prefetch": checks.empty_means(0, checks.COUNT),
+    "prefetch": checks.optional(checks.COUNT),
     "tag": checks.text,
     "labels": checks.strings,
 }

@@ -2,9 +2,11 @@
 
 One budget governs sync and async jobs alike: at most ``concurrency`` run at once, whatever their kind,
 as users size their connection pools to it. Fetched jobs beyond that (``prefetch``) wait here, in
-fetch order, and start as slots free. The fetcher, the executors, the event loop and shutdown all
-read or change these counts; keeping them in one small class with one condition variable makes every
-wait and wake-up visible in one place.
+fetch order, and start as slots free; the worker fetches them only while its running jobs are short,
+and hands them back when one runs long (:data:`pyq.worker.HAND_BACK_AFTER_S`).
+
+The fetcher, the executors, the event loop and shutdown all read or change these counts; keeping them
+in one small class with one condition variable makes every wait and wake-up visible in one place.
 """
 
 from __future__ import annotations
@@ -33,15 +35,25 @@ class InFlight:
         self._changed = threading.Condition()  #: notified when a unit finishes or a waiter must wake
 
     @classmethod
-    def for_pool(cls, concurrency: int, prefetch: int) -> InFlight:
-        """Room for ``concurrency`` running jobs plus ``prefetch`` waiting ones.
+    def for_pool(cls, concurrency: int, prefetch: int | None) -> InFlight:
+        """Room for ``concurrency`` running jobs plus ``prefetch`` waiting ones (None: as many again).
 
-        With no prefetch the fetcher refills as soon as one slot is free, so no job ever waits in this
-        process while a slot elsewhere is idle; batches still form whenever several slots are free.
-        With a prefetch it refills once half of it is used, so each fetch takes a batch.
+        With a prefetch the fetcher refills once half of it is used, so each fetch of a deep backlog
+        takes a batch; with none it refills as soon as one slot is free.
         """
-        capacity = concurrency + prefetch
-        return cls(capacity, min(capacity - 1, concurrency + prefetch // 2), concurrency)
+        extra = concurrency if prefetch is None else prefetch
+        capacity = concurrency + extra
+        return cls(capacity, min(capacity - 1, concurrency + extra // 2), concurrency)
+
+    @property
+    def waiting(self) -> int:
+        """Prepared jobs waiting for a slot."""
+        return len(self._waiting)
+
+    def free_slots(self) -> int:
+        """Slots no running or waiting job holds."""
+        with self._changed:
+            return self.slots - self._running - len(self._waiting)
 
     def __len__(self) -> int:
         return len(self._units)
