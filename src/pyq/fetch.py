@@ -35,6 +35,7 @@ from redis.exceptions import RedisError
 from . import payload, scripts
 from .keys import Keys
 from .logs import Outage
+from .pushwatch import PushWatch
 from .scripts import Call
 
 log = logging.getLogger("pyq.fetch")
@@ -97,11 +98,14 @@ class Fetcher:
         self.identity = identity
         self.order = order
         self._wake_keys = [keys.wake(name) for name in order.names]
+        self.watch = PushWatch(redis, [keys.queue(name) for name in order.names])
 
     def retrieve_work(self, count: int) -> list[UnitOfWork]:
         """Up to ``count`` jobs, oldest first, now recorded as in flight."""
         names = self.order()
         flat = scripts.fetch(self.keys, self.identity, names, count=count).run(self.redis)
+        if self.watch.armed and len(flat) >= 2 * count:  # a backlog: no message per write while it lasts
+            self.watch.disarm()
         return [UnitOfWork(names[flat[i] - 1], flat[i + 1]) for i in range(0, len(flat), 2)]
 
     def wait_for_work(self, timeout_s: float) -> bool:
@@ -114,11 +118,16 @@ class Fetcher:
         With one queue, a blocking LMOVE (BLMOVE) takes the first job pushed, by any client,
         straight from the queue's tail into the in-flight list (the owners entry is written in the
         same round trip, before it), so that job starts without a second round trip. With several
-        queues, Redis cannot block on them in order: wait for a wake-up marker and return nothing,
-        and the caller fetches.
+        queues, Redis cannot block on them in order: wait until a client writes to one of them
+        (:class:`~pyq.pushwatch.PushWatch`; wake-up markers where Redis cannot track) and return
+        nothing, and the caller fetches. Just after tracking is switched on nothing is awaited: the
+        caller fetches once more, so a push made before it was on is not missed.
         """
         if len(self.order.names) != 1:
-            self.wait_for_work(timeout_s)
+            if self.watch.armed:
+                self.watch.wait(timeout_s)
+            elif not self.watch.arm():
+                self.wait_for_work(timeout_s)
             return []
         name = self.order.names[0]
         pipe = self.redis.pipeline(transaction=False)
