@@ -74,6 +74,7 @@ def test_sigterm_lets_short_jobs_finish(tmp_path, r, client, redis_url):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
     assert done_tokens(r) == ["short"] and r.llen("queue:default") == 0
+    assert "hurried" not in (tmp_path / "pool.log").read_text()  # a stop within the timeout is not hurried
 
 
 def test_tstp_quiets_the_pool_no_new_job_starts(tmp_path, r, client, redis_url):

@@ -55,16 +55,6 @@ def test_a_hurried_stop_says_so(tmp_path, r, client, redis_url, how):
     assert r.llen("queue:default") == 1
 
 
-def test_a_stop_that_lets_the_job_finish_is_not_called_hurried(tmp_path, r, client, redis_url):
-    with running_pool(tmp_path, redis_url, processes=1, timeout=5) as proc:
-        client.push({"class": "Sleepy", "args": ["short", 0.5]})
-        wait_until(lambda: r.llen("test:started") == 1)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(15) == 0
-    assert r.lrange("test:done", 0, -1) == [b"short"]
-    assert "hurried" not in pool_log(tmp_path)
-
-
 def test_logfile_in_the_config_is_answered_with_how_to_get_that_file(tmp_path, r, redis_url):
     # Given a Sidekiq 5 style config that asks for a log file
     with running_pool(tmp_path, redis_url, processes=1, logfile="log/sidekiq.log", pidfile="tmp/sidekiq.pid"):

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import shlex
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,7 +14,7 @@ import redis
 import yaml
 
 from conftest import free_port
-from pool import running_pool, wait_until
+from pool import http_get, running_pool, wait_until
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 SECTION = README.split("## Dashboard and metrics", 1)[1].split("\n## ", 1)[0]
@@ -25,16 +22,7 @@ SHELL, YAML = re.findall(r"```(?:sh|yaml)\n(.*?)```", SECTION, re.S)
 
 
 def get(url: str, password: str | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(url)
-    if password is not None:
-        request.add_header("Authorization", "Basic " + base64.b64encode(f"anyone:{password}".encode()).decode())
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, ""
-    except urllib.error.URLError:  # not listening yet
-        return 0, ""
+    return http_get(url, password, user="anyone")  # the README says any user name will do
 
 
 def test_the_dashboard_command_serves_behind_its_password(redis_url: str) -> None:

@@ -19,6 +19,7 @@ import redis
 from click.testing import CliRunner
 
 from conftest import free_port
+from pool import http_get
 from pyq.cli import main
 from pyq.config import Config
 from pyq.web import build, make_server
@@ -40,14 +41,7 @@ def dashboard(redis_url: str) -> Iterator[str]:
 
 
 def get(url: str, password: str | None = PASSWORD) -> tuple[int, str]:
-    req = urllib.request.Request(url)
-    if password is not None:
-        req.add_header("Authorization", "Basic " + base64.b64encode(f"admin:{password}".encode()).decode())
-    try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+    return http_get(url, password)
 
 
 def post(url: str, fields: dict[str, str], password: str = PASSWORD) -> tuple[int, str]:
