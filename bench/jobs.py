@@ -82,3 +82,8 @@ def bench_job(x: int) -> None:
 @pyq.job(name="BenchAsyncJob")
 async def bench_async_job(x: int) -> None:
     await arecord(x)
+
+
+@pyq.job(name="NoopJob")
+def noop_job(x: int) -> None:
+    """W0: no body at all, so what a job costs is the machinery's alone."""

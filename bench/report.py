@@ -34,6 +34,7 @@ ROWS = [  # (label, workload, metric, format)
     ("W1 CPU load from other programs, cores", "w1", "other_load", ".2f"),
     ("W2 p50 latency, ms", "w2", "p50_ms", ".2f"),
     ("W2 p99 latency, ms", "w2", "p99_ms", ".2f"),
+    ("W0 worker CPU, µs per no-op job", "w0", "cpu_us_per_job", ".0f"),
     ("W1 async def body, jobs/s", "w1_async", "rate", ",.0f"),
     ("W1 via proxy +0 ms, jobs/s", "w1_proxy_0ms", "rate", ",.0f"),
     ("W1 via proxy +1 ms, jobs/s", "w1_proxy_1ms", "rate", ",.0f"),

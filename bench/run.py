@@ -28,20 +28,21 @@ from pathlib import Path
 from procs import Group, RedisServer, free_port, wait_port
 from report import chart, table
 from systems import ALL, PYQ, SIDEKIQ, System
-from workloads import Rig, memory, start_workers, w1, w2
+from workloads import Rig, memory, start_workers, w0, w1, w2
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=3, help="repetitions; the table shows medians")
     p.add_argument("--n", type=int, default=20_000, help="W1 jobs")
+    p.add_argument("--w0-n", type=int, default=100_000, help="W0 (no-op) jobs")
     p.add_argument("--lat-n", type=int, default=1_000, help="W2 jobs")
     p.add_argument("--spacing-ms", type=float, default=5.0, help="W2 spacing")
     p.add_argument("--delay-ms", type=float, default=1.0, help="latency the proxy adds per round trip")
     p.add_argument("--mem-n", type=int, default=200_000, help="jobs in the memory run")
     p.add_argument("--long", action="store_true", help="memory run over 1,000,000 jobs")
     p.add_argument("--only", default="pyq,sidekiq,bare", help="systems, comma-separated")
-    p.add_argument("--skip", default="", help="workloads to skip: async,proxy,w2,memory")
+    p.add_argument("--skip", default="", help="workloads to skip: w0,async,proxy,w2,memory")
     p.add_argument("--out", type=Path, default=Path(f"/tmp/pyq-bench-{time.strftime('%Y%m%d-%H%M%S')}"))
     args = p.parse_args(argv)
     args.systems = [ALL[name] for name in args.only.split(",") if name]
@@ -65,6 +66,9 @@ def one_system(system: System, args: argparse.Namespace, rig: Rig, tag: str) -> 
         if "w2" not in args.skip:
             out["w2"] = w2(rig, args.lat_n, args.spacing_ms)
             log(f"  {system.name} W2 p50 {out['w2']['p50_ms']:.2f} ms, p99 {out['w2']['p99_ms']:.2f} ms")
+        if system in (PYQ, SIDEKIQ) and "w0" not in args.skip:
+            out["w0"] = w0(rig, group, args.w0_n)
+            log(f"  {system.name} W0 {out['w0']['cpu_us_per_job']:.0f} µs worker CPU per no-op job")
         if system is PYQ and "async" not in args.skip:
             out["w1_async"] = w1(rig, group, args.n, "BenchAsyncJob")
             log(f"  pyq async W1 {out['w1_async']['rate']:,.0f} jobs/s")

@@ -36,3 +36,10 @@ class BenchJob
     end
   end
 end
+
+# W0: no body at all, so what a job costs is the machinery's alone.
+class NoopJob
+  include Sidekiq::Worker
+
+  def perform(x); end
+end

@@ -1,4 +1,4 @@
-"""The measured workloads: W1 (drain a full queue), W2 (latency into idle workers), memory (long drain).
+"""The measured workloads: W0 (no-op drain), W1 (drain a full queue), W2 (latency into idle workers), memory.
 
 W1 stages all jobs under another namespace first, then moves them into
 ``queue:default`` in one MULTI (RENAME + wake-up marker) while the workers
@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from procs import Group, RedisServer, machine_busy_s, rss_kb, self_cpu_s
 from systems import BENCH_DIR, KEYS, System, env_for
@@ -99,6 +100,26 @@ def w1(rig: Rig, group: Group, n: int, job_class: str = "BenchJob", timeout_s: f
     return {"rate": n / (t1 - t0), "cpu_ms_per_1k": worker * 1e6 / n, "redis_cpu_us": queue_redis * 1e6 / n,
             "cmds_per_job": sum(calls.values()) / n, "evalsha_per_job": calls.get("evalsha", 0) / n,
             "other_load": max(0.0, busy - ours) / (t1 - t0)}
+
+
+def w0(rig: Rig, group: Group, n: int, timeout_s: float = 600.0) -> dict[str, float]:
+    """Drain ``n`` no-op jobs; done when the queue is empty and no job runs. Worker CPU per job only:
+    Sidekiq flushes ``stat:processed`` every few seconds, so a rate from it would measure that."""
+    stage(rig, n, "NoopJob")
+    before = group.cpu_s()
+    release(rig)
+    end = time.monotonic() + timeout_s
+    queue = rig.queue.client
+    while queue.llen(KEYS.queue("default")) or _busy(queue):
+        if time.monotonic() > end:
+            raise TimeoutError(f"W0: {queue.llen(KEYS.queue('default'))} of {n} jobs left after {timeout_s}s")
+        time.sleep(0.005)
+    return {"cpu_us_per_job": (group.cpu_s() - before) * 1e6 / n}
+
+
+def _busy(queue: Any) -> int:
+    """Jobs running now across the registered processes (Sidekiq's ``busy`` field)."""
+    return sum(int(queue.hget(p, "busy") or 0) for p in queue.smembers(KEYS.processes))
 
 
 def _cpu_snapshot(rig: Rig, group: Group) -> tuple[float, float, float, float]:
