@@ -12,6 +12,7 @@ thread a connection), made lazily so that forked workers never share a socket.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from typing import Any
@@ -22,11 +23,15 @@ import redis.asyncio as aredis
 import pyq
 
 COUNTER_URL = os.environ.get("BENCH_COUNTER_URL", "redis://127.0.0.1:6391/0")
+#: The worker's ``concurrency`` (the bench sets it), which the async counter pool is sized to.
+CONCURRENCY = int(os.environ.get("BENCH_THREADS", "10"))
 COUNTER_KEY = "bench:done"
 LAT_KEY = "bench:lat"
 READY_KEY = "bench:ready"
 #: Arguments at or above this are enqueue times in epoch microseconds (2001-09-09).
 LAT_THRESHOLD = 10**15
+#: What a W3 job waits for (a remote call), in seconds.
+IO_WAIT_S = 0.05
 
 _sync: dict[str, Any] = {"pid": None, "client": None}
 _async: dict[str, Any] = {"key": None, "client": None}
@@ -55,11 +60,10 @@ def record(x: int) -> None:
 
 
 def _async_counter() -> aredis.Redis:
-    import asyncio
-
     key = (os.getpid(), id(asyncio.get_running_loop()))
     if _async["key"] != key:
-        _async["client"], _async["key"] = aredis.Redis.from_url(COUNTER_URL), key
+        # one connection per slot, as users size their pools: pyq never runs more jobs than that at once
+        _async["client"], _async["key"] = aredis.Redis.from_url(COUNTER_URL, max_connections=CONCURRENCY), key
     return _async["client"]
 
 
@@ -87,3 +91,10 @@ async def bench_async_job(x: int) -> None:
 @pyq.job(name="NoopJob")
 def noop_job(x: int) -> None:
     """W0: no body at all, so what a job costs is the machinery's alone."""
+
+
+@pyq.job(name="BenchIoJob")
+async def bench_io_job(x: int) -> None:
+    """W3: an I/O-bound job, 50 ms of waiting, then the counter."""
+    await asyncio.sleep(IO_WAIT_S)
+    await arecord(x)

@@ -36,6 +36,11 @@ ROWS = [  # (label, workload, metric, format)
     ("W2 p99 latency, ms", "w2", "p99_ms", ".2f"),
     ("W0 worker CPU, µs per no-op job", "w0", "cpu_us_per_job", ".0f"),
     ("W1 async def body, jobs/s", "w1_async", "rate", ",.0f"),
+    ("W3 I/O-bound, jobs/s (pyq async ×1000; Sidekiq's best thread count)", "w3", "rate", ",.0f"),
+    ("W3 worker CPU, ms per 1k jobs", "w3", "cpu_ms_per_1k", ".0f"),
+    ("W3 with 10 threads (Sidekiq), jobs/s", "w3_c10", "rate", ",.0f"),
+    ("W3 with 50 threads (Sidekiq), jobs/s", "w3_c50", "rate", ",.0f"),
+    ("W3 with 200 threads (Sidekiq), jobs/s", "w3_c200", "rate", ",.0f"),
     ("W1 via proxy +0 ms, jobs/s", "w1_proxy_0ms", "rate", ",.0f"),
     ("W1 via proxy +1 ms, jobs/s", "w1_proxy_1ms", "rate", ",.0f"),
 ]

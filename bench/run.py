@@ -35,6 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=3, help="repetitions; the table shows medians")
     p.add_argument("--n", type=int, default=20_000, help="W1 jobs")
+    p.add_argument("--w3-n", type=int, default=20_000, help="W3 (I/O-bound) jobs")
     p.add_argument("--w0-n", type=int, default=100_000, help="W0 (no-op) jobs")
     p.add_argument("--lat-n", type=int, default=1_000, help="W2 jobs")
     p.add_argument("--spacing-ms", type=float, default=5.0, help="W2 spacing")
@@ -42,7 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mem-n", type=int, default=200_000, help="jobs in the memory run")
     p.add_argument("--long", action="store_true", help="memory run over 1,000,000 jobs")
     p.add_argument("--only", default="pyq,sidekiq,bare", help="systems, comma-separated")
-    p.add_argument("--skip", default="", help="workloads to skip: w0,async,proxy,w2,memory")
+    p.add_argument("--skip", default="", help="workloads to skip: w0,w3,async,proxy,w2,memory")
     p.add_argument("--out", type=Path, default=Path(f"/tmp/pyq-bench-{time.strftime('%Y%m%d-%H%M%S')}"))
     args = p.parse_args(argv)
     args.systems = [ALL[name] for name in args.only.split(",") if name]
@@ -97,10 +98,31 @@ def through_proxy(system: System, args: argparse.Namespace, rig: Rig, delay_ms: 
     return result
 
 
+#: W3 concurrency per process: pyq runs its async jobs on one loop; Sidekiq gets its best of three thread counts.
+W3_CONCURRENCY = {"pyq": (1000,), "sidekiq": (10, 50, 200)}
+
+
+def io_bound(system: System, args: argparse.Namespace, rig: Rig, tag: str) -> dict[str, dict]:
+    """W3 at each concurrency of :data:`W3_CONCURRENCY`: ``w3_c<N>`` results, and the best as ``w3``."""
+    out = {}
+    for concurrency in W3_CONCURRENCY[system.name]:
+        rig.reset()
+        group = start_workers(system, rig, f"{tag}-w3-c{concurrency}", concurrency)
+        try:
+            out[f"w3_c{concurrency}"] = result = w1(rig, group, args.w3_n, "BenchIoJob")
+        finally:
+            group.stop()
+        log(f"  {system.name} W3 ×{concurrency} {result['rate']:,.0f} jobs/s, {result['cpu_ms_per_1k']:.0f} ms CPU/1k")
+    out["w3"] = max(out.values(), key=lambda r: r["rate"])
+    return out
+
+
 def repetition(args: argparse.Namespace, rig: Rig, rep: int) -> dict[str, dict]:
     results: dict[str, dict] = {}
     for system in args.systems:
         results[system.name] = one_system(system, args, rig, f"rep{rep}-{system.name}")
+        if system.name in W3_CONCURRENCY and "w3" not in args.skip:
+            results[system.name].update(io_bound(system, args, rig, f"rep{rep}-{system.name}"))
         if system in (PYQ, SIDEKIQ) and "proxy" not in args.skip:
             for delay in (0.0, args.delay_ms):
                 key = f"w1_proxy_{delay:g}ms"

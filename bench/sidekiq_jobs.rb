@@ -17,7 +17,7 @@ Sidekiq.configure_server { |config| config.redis = { url: REDIS_URL } }
 # No per-job start/done INFO lines: pyq's bench config logs at WARNING too.
 Sidekiq.logger.level = Logger::WARN
 
-COUNTER = ConnectionPool.new(size: 10, timeout: 5) { Redis.new(url: COUNTER_URL) }
+COUNTER = ConnectionPool.new(size: Integer(ENV.fetch("BENCH_THREADS", "10")), timeout: 5) { Redis.new(url: COUNTER_URL) }
 
 class BenchJob
   include Sidekiq::Worker
@@ -42,4 +42,14 @@ class NoopJob
   include Sidekiq::Worker
 
   def perform(x); end
+end
+
+# W3: an I/O-bound job, 50 ms of waiting, then the counter.
+class BenchIoJob
+  include Sidekiq::Worker
+
+  def perform(x)
+    sleep 0.05
+    COUNTER.with { |r| r.incr(COUNTER_KEY) }
+  end
 end

@@ -33,12 +33,13 @@ class System:
     label: str
     registers: bool  # True: ready when PROCESSES entries sit in Sidekiq's `processes` set
 
-    def commands(self, queue_url: str, run_dir: Path) -> list[list[str]]:
+    def commands(self, queue_url: str, run_dir: Path, concurrency: int = CONCURRENCY) -> list[list[str]]:
         if self.name == "pyq":
-            return [[sys.executable, "-m", "pyq", "-C", str(_pyq_config(queue_url, run_dir)), "-r", "jobs"]]
+            config = _pyq_config(queue_url, run_dir, concurrency)
+            return [[sys.executable, "-m", "pyq", "-C", str(config), "-r", "jobs"]]
         if self.name == "sidekiq":
             argv = [shutil.which("sidekiq") or "sidekiq", "-r", str(BENCH_DIR / "sidekiq_jobs.rb"),
-                    "-c", str(CONCURRENCY), "-e", "production"]
+                    "-c", str(concurrency), "-e", "production"]
             return [argv] * PROCESSES
         return [[sys.executable, str(BENCH_DIR / "bare_loop.py")]] * PROCESSES
 
@@ -48,9 +49,9 @@ class System:
         return int(counter.get("bench:ready") or 0) >= PROCESSES
 
 
-def _pyq_config(queue_url: str, run_dir: Path) -> Path:
+def _pyq_config(queue_url: str, run_dir: Path, concurrency: int) -> Path:
     path = run_dir / "pyq.yml"
-    path.write_text(f"redis_url: {queue_url}\nconcurrency: {CONCURRENCY}\nprocesses: {PROCESSES}\n"
+    path.write_text(f"redis_url: {queue_url}\nconcurrency: {concurrency}\nprocesses: {PROCESSES}\n"
                     "queues: [default]\nlog_level: warning\n")
     return path
 
@@ -61,7 +62,7 @@ BARE = System("bare", "bare BRPOP loop (Python)", registers=False)
 ALL = {s.name: s for s in (PYQ, SIDEKIQ, BARE)}
 
 
-def env_for(queue_url: str, counter_url: str) -> dict[str, str]:
-    env = dict(os.environ, BENCH_REDIS_URL=queue_url, BENCH_COUNTER_URL=counter_url)
+def env_for(queue_url: str, counter_url: str, concurrency: int = CONCURRENCY) -> dict[str, str]:
+    env = dict(os.environ, BENCH_REDIS_URL=queue_url, BENCH_COUNTER_URL=counter_url, BENCH_THREADS=str(concurrency))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BENCH_DIR), env.get("PYTHONPATH", "")) if p)
     return env

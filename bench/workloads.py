@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from procs import Group, RedisServer, machine_busy_s, rss_kb, self_cpu_s
-from systems import BENCH_DIR, KEYS, System, env_for
+from systems import BENCH_DIR, CONCURRENCY, KEYS, System, env_for
 
 import pyq
 from pyq.keys import Keys
@@ -42,10 +42,10 @@ class Rig:
         self.counter.client.flushall()
 
 
-def start_workers(system: System, rig: Rig, tag: str) -> Group:
+def start_workers(system: System, rig: Rig, tag: str, concurrency: int = CONCURRENCY) -> Group:
     """Start the system's workers and return once all of them are registered and idle."""
-    group = Group(system.commands(rig.queue_url, rig.run_dir), env_for(rig.queue_url, rig.counter.url),
-                  str(BENCH_DIR), str(rig.run_dir / f"{tag}.log"))
+    group = Group(system.commands(rig.queue_url, rig.run_dir, concurrency),
+                  env_for(rig.queue_url, rig.counter.url, concurrency), str(BENCH_DIR), str(rig.run_dir / f"{tag}.log"))
     end = time.monotonic() + READY_TIMEOUT_S
     while not system.ready(rig.queue.client, rig.counter.client):
         if time.monotonic() > end or not group.alive():

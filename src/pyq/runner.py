@@ -39,11 +39,6 @@ class Runner:
         """(thread id, queue, payload, started at) of each running job."""
         return [(tid, q, raw, at) for tid, (q, raw, at) in list(self._busy.items())]
 
-    def oldest_age_s(self) -> float:
-        """Seconds the longest-running job has run (0 when none runs)."""
-        starts = [at for _, _, at in list(self._busy.values())]
-        return time.time() - min(starts) if starts else 0.0
-
     def start(self, contexts: list[JobContext]) -> None:
         """Hand jobs that hold a slot to an executor (sync) or the event loop (async)."""
         async_jobs = []

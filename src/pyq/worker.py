@@ -44,10 +44,6 @@ log = logging.getLogger("pyq.worker")
 #: Seconds a job thread gets to unwind after being interrupted at the deadline; its job is already back
 #: on its queue, so this only bounds how long the exit waits (Sidekiq gives 3).
 INTERRUPT_GRACE_S = 1.0
-#: Prefetched jobs wait for a slot only behind jobs younger than this: once a running job is older,
-#: the worker fetches no more than its free slots and hands the waiting jobs back to their queues,
-#: so no job waits behind a long one while a slot elsewhere in the pool is free.
-HAND_BACK_AFTER_S = 0.005
 
 
 class Worker:
@@ -168,14 +164,14 @@ class Worker:
             if self._quiet.is_set():
                 self.stopping.wait(0.5)
                 continue
-            room = self.inflight.wait_for_room(HAND_BACK_AFTER_S if self.inflight.waiting else 0.5)
+            room = self.inflight.wait_for_room()
             try:
-                room = self._room_behind_long_jobs(room)
+                self.fetcher.requeue(self.inflight.take_stale())  # waited too long here: a free slot elsewhere
                 if room <= 0:
                     continue
                 if outage.failing:
                     self.reclaim_lost_fetches()
-                units = self.fetcher.retrieve_work(room) or self.fetcher.take_when_pushed(self.config.fetch_wait_s)
+                units = self.fetcher.retrieve_work(room) or self._idle_wait()
                 outage.ok()
             except RedisError as exc:
                 outage.failed(exc, 1.0)
@@ -184,13 +180,12 @@ class Worker:
             if units:
                 self._dispatch(units)
 
-    def _room_behind_long_jobs(self, room: int) -> int:
-        """While a job runs long, fetch only for free slots, and hand waiting jobs back to their queues."""
-        if self.runner.oldest_age_s() <= HAND_BACK_AFTER_S:
-            return room
+    def _idle_wait(self) -> list[UnitOfWork]:
+        """Nothing to fetch: block until a push, unless jobs wait here (they may need handing back soon)."""
         if self.inflight.waiting:
-            self.fetcher.requeue(self.inflight.take_waiting())
-        return min(room, self.inflight.free_slots())
+            self.inflight.wait_for_change(self.config.fetch_wait_s)
+            return []
+        return self.fetcher.take_when_pushed(self.config.fetch_wait_s)
 
     def reclaim_lost_fetches(self) -> int:
         """After an outage, put back jobs a fetch moved into our in-flight list whose reply never arrived."""
