@@ -66,7 +66,7 @@ class Config:
     heartbeat_interval_s: float = 5.0  # Sidekiq 6: 5, 7/8: 10; anything well under the 60 s expiry works
     recovery_timeout_s: float = 60.0  # heartbeat silence before a host's in-flight jobs are recovered
     fetch_wait_s: float = 1.0  # bound on an idle blocking wait (the whole wait where Redis cannot track pushes)
-    prefetch: int | None = None  # jobs fetched beyond the free slots while running jobs are short; None = concurrency
+    prefetch: int | None = None  # most jobs fetched to wait for a slot (only those due within 5 ms); None = concurrency
     tag: str = ""
     labels: tuple[str, ...] = ()
     environment: str = DEFAULT_ENVIRONMENT
