@@ -98,3 +98,9 @@ async def bench_io_job(x: int) -> None:
     """W3: an I/O-bound job, 50 ms of waiting, then the counter."""
     await asyncio.sleep(IO_WAIT_S)
     await arecord(x)
+
+
+@pyq.job(name="BenchSleepJob")
+async def bench_sleep_job(x: int) -> None:
+    """W3 without its counter call: what pyq itself spends on an async job."""
+    await asyncio.sleep(IO_WAIT_S)

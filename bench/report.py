@@ -38,6 +38,7 @@ ROWS = [  # (label, workload, metric, format)
     ("W1 async def body, jobs/s", "w1_async", "rate", ",.0f"),
     ("W3 I/O-bound, jobs/s (pyq async ×1000; Sidekiq's best thread count)", "w3", "rate", ",.0f"),
     ("W3 worker CPU, ms per 1k jobs", "w3", "cpu_ms_per_1k", ".0f"),
+    ("W3 sleep-only body (pyq's own part), worker CPU µs per job", "w3_sleep", "cpu_us_per_job", ".0f"),
     ("W3 with 10 threads (Sidekiq), jobs/s", "w3_c10", "rate", ",.0f"),
     ("W3 with 50 threads (Sidekiq), jobs/s", "w3_c50", "rate", ",.0f"),
     ("W3 with 200 threads (Sidekiq), jobs/s", "w3_c200", "rate", ",.0f"),

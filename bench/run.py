@@ -114,6 +114,14 @@ def io_bound(system: System, args: argparse.Namespace, rig: Rig, tag: str) -> di
             group.stop()
         log(f"  {system.name} W3 ×{concurrency} {result['rate']:,.0f} jobs/s, {result['cpu_ms_per_1k']:.0f} ms CPU/1k")
     out["w3"] = max(out.values(), key=lambda r: r["rate"])
+    if system is PYQ:  # the same jobs without their counter call: pyq's own CPU per async job
+        rig.reset()
+        group = start_workers(system, rig, f"{tag}-w3-sleep", W3_CONCURRENCY["pyq"][0])
+        try:
+            out["w3_sleep"] = w0(rig, group, args.w3_n, "BenchSleepJob")
+        finally:
+            group.stop()
+        log(f"  pyq W3 sleep-only body {out['w3_sleep']['cpu_us_per_job']:.0f} µs worker CPU per job")
     return out
 
 

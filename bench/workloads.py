@@ -102,10 +102,10 @@ def w1(rig: Rig, group: Group, n: int, job_class: str = "BenchJob", timeout_s: f
             "other_load": max(0.0, busy - ours) / (t1 - t0)}
 
 
-def w0(rig: Rig, group: Group, n: int, timeout_s: float = 600.0) -> dict[str, float]:
-    """Drain ``n`` no-op jobs; done when the queue is empty and no job runs. Worker CPU per job only:
-    Sidekiq flushes ``stat:processed`` every few seconds, so a rate from it would measure that."""
-    stage(rig, n, "NoopJob")
+def w0(rig: Rig, group: Group, n: int, job_class: str = "NoopJob", timeout_s: float = 600.0) -> dict[str, float]:
+    """Drain ``n`` jobs whose body calls nothing; done when the queue is empty and no job runs. Worker CPU
+    per job only: Sidekiq flushes ``stat:processed`` every few seconds, so a rate from it would measure that."""
+    stage(rig, n, job_class)
     before = group.cpu_s()
     release(rig)
     end = time.monotonic() + timeout_s
