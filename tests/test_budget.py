@@ -3,6 +3,7 @@ slot is free anywhere in the pool. Real pools, real Redis."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -56,3 +57,18 @@ def test_short_jobs_start_at_once_while_long_ones_hold_all_but_one_slot(tmp_path
     # Then every job started soon after its push, none waited for a long one to finish
     delays = sorted(float(d) for d in r.lrange("test:delay", 0, -1))
     assert delays[-1] < 1.0, delays
+
+
+def test_an_async_pool_keeps_no_idle_executor_thread_per_slot(tmp_path: Path, redis_url: str, r: redis.Redis,
+                                                             client: Client) -> None:
+    # Given a process with 500 slots running only async jobs
+    with running_pool(tmp_path, redis_url, processes=1, concurrency=500):
+        wait_until(lambda: r.scard("processes") == 1, timeout=20)
+        client.push_bulk({"class": "CountRunning", "args": [[0.2]] * 300})
+        wait_until(lambda: r.llen("test:peak") == 300 and int(r.get("test:running") or 0) == 0, timeout=20)
+        [identity] = r.smembers("processes")
+        pid = int(identity.decode().split(":")[1])
+        threads = len(os.listdir(f"/proc/{pid}/task"))
+    # Then they ran side by side, and the worker has a handful of threads, not one per slot
+    assert peak(r) > 100
+    assert threads < 30, threads

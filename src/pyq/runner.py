@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import threading
 import time
 from collections.abc import Callable
 
@@ -24,13 +25,21 @@ Spawn = Callable[..., None]
 
 
 class Runner:
-    """The executors' hand-off queue, the event loop, and the running jobs."""
+    """The executors' hand-off queue, the event loop, and the running jobs.
+
+    Executor threads are started as sync jobs need them, up to one per slot, so a pool of async jobs
+    with ``concurrency: 1000`` does not keep a thousand idle threads (about 16 KB each).
+    """
 
     def __init__(self, processor: Processor, inflight: InFlight, spawn: Spawn) -> None:
         self.processor = processor
         self.inflight = inflight
         self._spawn = spawn
         self._ready: queue.SimpleQueue[JobContext | None] = queue.SimpleQueue()
+        self._executors = 0  #: executor threads started
+        self._idle = 0       #: of those, waiting for a job
+        self._queued = 0     #: sync jobs handed over and not yet taken
+        self._count_lock = threading.Lock()
         self._busy: dict[str, tuple[str, bytes, float]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # strong references while async jobs run
@@ -46,7 +55,7 @@ class Runner:
             if ctx.definition.is_async:
                 async_jobs.append(ctx)
             else:
-                self._ready.put(ctx)
+                self._hand_over(ctx)
         if async_jobs:  # one hand-off to the loop per batch, not one per job
             self._event_loop().call_soon_threadsafe(self._start_async, async_jobs)
 
@@ -54,7 +63,7 @@ class Runner:
         """An executor thread: run sync jobs until told to stop (None)."""
         tid = threads.thread_id()
         while True:
-            ctx = self._ready.get()
+            ctx = self._take()
             if ctx is None:
                 return
             self._busy[tid] = (ctx.queue, ctx.raw, time.time())
@@ -66,9 +75,34 @@ class Runner:
                 self._busy.pop(tid, None)
                 self.start(self.inflight.finished(ctx))
 
-    def stop_executors(self, count: int) -> None:
+    def stop_executors(self) -> None:
+        """Tell every executor thread to end once it is idle."""
+        with self._count_lock:
+            count = self._executors
         for _ in range(count):
             self._ready.put(None)
+
+    def _hand_over(self, ctx: JobContext) -> None:
+        """Queue a sync job for the executors, starting one more when none is idle for it."""
+        with self._count_lock:
+            self._queued += 1
+            grow = self._queued > self._idle and self._executors < self.inflight.slots
+            if grow:
+                self._executors += 1
+                name = f"executor-{self._executors - 1}"
+        self._ready.put(ctx)
+        if grow:
+            self._spawn(name, self.execute)
+
+    def _take(self) -> JobContext | None:
+        with self._count_lock:
+            self._idle += 1
+        ctx = self._ready.get()
+        with self._count_lock:
+            self._idle -= 1
+            if ctx is not None:
+                self._queued -= 1
+        return ctx
 
     def take_unstarted(self) -> list[UnitOfWork]:
         """Jobs that have not started: those waiting for a slot, and those no executor has picked up."""
@@ -79,6 +113,8 @@ class Runner:
             except queue.Empty:
                 return units
             if ctx is not None:
+                with self._count_lock:
+                    self._queued -= 1
                 units.append(ctx.unit)
                 self.inflight.finished(ctx)
 

@@ -6,7 +6,7 @@ Threads (all daemons; the main thread only waits and handles signals):
                them and, as slots free (``concurrency`` in all, sync and async),
                hands sync jobs to the executors, async jobs to the loop;
                blocks on wake-up markers when the queues are empty.
-2. executors -- ``concurrency`` threads running sync jobs (runner.Runner).
+2. executors -- up to ``concurrency`` threads running sync jobs, started as needed (runner.Runner).
 3. loop      -- one asyncio event loop for ``async def`` jobs, started on first use (runner.Runner).
 4. acker     -- batches acks of finished jobs (fetch.Acker).
 5. heartbeat -- the process registry the Web UI reads, and remote signals.
@@ -128,8 +128,6 @@ class Worker:
         except RedisError as exc:
             log.error("first heartbeat failed (%s); the heartbeat thread keeps trying", exc)
         self._spawn("acker", self.acker.run, self.finished)
-        for i in range(self.concurrency):
-            self._spawn(f"executor-{i}", self.runner.execute)
         self._spawn("fetcher", self._fetch_loop)
 
     def run(self, parent_pid: int | None = None) -> int:
@@ -211,7 +209,7 @@ class Worker:
         self._join_fetcher()
         self.fetcher.put_back(self.runner.take_unstarted())
         self.inflight.wait_empty(deadline, self._hurry)
-        self.runner.stop_executors(self.concurrency)
+        self.runner.stop_executors()
         self._put_back_unfinished()
         self._services_stop.set()
         self.finished.set()
