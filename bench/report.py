@@ -34,6 +34,8 @@ ROWS = [  # (label, workload, metric, format)
     ("W1 CPU load from other programs, cores", "w1", "other_load", ".2f"),
     ("W2 p50 latency, ms", "w2", "p50_ms", ".2f"),
     ("W2 p99 latency, ms", "w2", "p99_ms", ".2f"),
+    ("W2 Ruby-pushed, 3 weighted queues, p50 ms", "w2_ruby", "p50_ms", ".2f"),
+    ("W2 Ruby-pushed, 3 weighted queues, p99 ms", "w2_ruby", "p99_ms", ".2f"),
     ("W0 worker CPU, µs per no-op job", "w0", "cpu_us_per_job", ".0f"),
     ("W1 async def body, jobs/s", "w1_async", "rate", ",.0f"),
     ("W3 I/O-bound, jobs/s (pyq async ×1000; Sidekiq's best thread count)", "w3", "rate", ",.0f"),

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from procs import Group, RedisServer, free_port, wait_port
 from report import chart, table
-from systems import ALL, PYQ, SIDEKIQ, System
-from workloads import Rig, memory, start_workers, w0, w1, w2
+from systems import ALL, PYQ, SIDEKIQ, WEIGHTED_QUEUES, System
+from workloads import Rig, memory, start_workers, w0, w1, w2, w2_ruby
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,7 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mem-n", type=int, default=200_000, help="jobs in the memory run")
     p.add_argument("--long", action="store_true", help="memory run over 1,000,000 jobs")
     p.add_argument("--only", default="pyq,sidekiq,bare", help="systems, comma-separated")
-    p.add_argument("--skip", default="", help="workloads to skip: w0,w3,async,proxy,w2,memory")
+    p.add_argument("--skip", default="", help="workloads to skip: w0,w2ruby,w3,async,proxy,w2,memory")
     p.add_argument("--out", type=Path, default=Path(f"/tmp/pyq-bench-{time.strftime('%Y%m%d-%H%M%S')}"))
     args = p.parse_args(argv)
     args.systems = [ALL[name] for name in args.only.split(",") if name]
@@ -125,10 +125,24 @@ def io_bound(system: System, args: argparse.Namespace, rig: Rig, tag: str) -> di
     return out
 
 
+def ruby_pushed(system: System, args: argparse.Namespace, rig: Rig, tag: str) -> dict:
+    """W2 with Ruby's client pushing to three weighted queues (no pyq wake-up marker)."""
+    rig.reset()
+    group = start_workers(system, rig, f"{tag}-w2ruby", queues=WEIGHTED_QUEUES)
+    try:
+        result = w2_ruby(rig, args.lat_n, args.spacing_ms, [name for name, _ in WEIGHTED_QUEUES])
+    finally:
+        group.stop()
+    log(f"  {system.name} W2 Ruby-pushed p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms")
+    return result
+
+
 def repetition(args: argparse.Namespace, rig: Rig, rep: int) -> dict[str, dict]:
     results: dict[str, dict] = {}
     for system in args.systems:
         results[system.name] = one_system(system, args, rig, f"rep{rep}-{system.name}")
+        if system.name in W3_CONCURRENCY and "w2ruby" not in args.skip:
+            results[system.name]["w2_ruby"] = ruby_pushed(system, args, rig, f"rep{rep}-{system.name}")
         if system.name in W3_CONCURRENCY and "w3" not in args.skip:
             results[system.name].update(io_bound(system, args, rig, f"rep{rep}-{system.name}"))
         if system in (PYQ, SIDEKIQ) and "proxy" not in args.skip:

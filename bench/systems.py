@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,9 @@ KEYS = Keys()
 CONCURRENCY = 10
 #: Worker processes for every system.
 PROCESSES = 2
+#: The one queue most workloads use, and the three weighted ones of the Ruby-pushed W2.
+DEFAULT_QUEUES = (("default", 1),)
+WEIGHTED_QUEUES = (("critical", 3), ("default", 2), ("low", 1))
 
 
 @dataclass(frozen=True)
@@ -33,13 +37,15 @@ class System:
     label: str
     registers: bool  # True: ready when PROCESSES entries sit in Sidekiq's `processes` set
 
-    def commands(self, queue_url: str, run_dir: Path, concurrency: int = CONCURRENCY) -> list[list[str]]:
+    def commands(self, queue_url: str, run_dir: Path, concurrency: int = CONCURRENCY,
+                 queues: Sequence[tuple[str, int]] = DEFAULT_QUEUES) -> list[list[str]]:
         if self.name == "pyq":
-            config = _pyq_config(queue_url, run_dir, concurrency)
+            config = _pyq_config(queue_url, run_dir, concurrency, queues)
             return [[sys.executable, "-m", "pyq", "-C", str(config), "-r", "jobs"]]
         if self.name == "sidekiq":
             argv = [shutil.which("sidekiq") or "sidekiq", "-r", str(BENCH_DIR / "sidekiq_jobs.rb"),
                     "-c", str(concurrency), "-e", "production"]
+            argv += [word for name, weight in queues for word in ("-q", f"{name},{weight}")]
             return [argv] * PROCESSES
         return [[sys.executable, str(BENCH_DIR / "bare_loop.py")]] * PROCESSES
 
@@ -49,10 +55,11 @@ class System:
         return int(counter.get("bench:ready") or 0) >= PROCESSES
 
 
-def _pyq_config(queue_url: str, run_dir: Path, concurrency: int) -> Path:
+def _pyq_config(queue_url: str, run_dir: Path, concurrency: int, queues: Sequence[tuple[str, int]]) -> Path:
     path = run_dir / "pyq.yml"
+    listed = ", ".join(f"[{name}, {weight}]" for name, weight in queues)
     path.write_text(f"redis_url: {queue_url}\nconcurrency: {concurrency}\nprocesses: {PROCESSES}\n"
-                    "queues: [default]\nlog_level: warning\n")
+                    f"queues: [{listed}]\nlog_level: warning\n")
     return path
 
 

@@ -9,14 +9,15 @@ start-up, no enqueue running alongside.
 from __future__ import annotations
 
 import statistics
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from procs import Group, RedisServer, machine_busy_s, rss_kb, self_cpu_s
-from systems import BENCH_DIR, CONCURRENCY, KEYS, System, env_for
+from systems import BENCH_DIR, CONCURRENCY, DEFAULT_QUEUES, KEYS, System, env_for
 
 import pyq
 from pyq.keys import Keys
@@ -42,9 +43,10 @@ class Rig:
         self.counter.client.flushall()
 
 
-def start_workers(system: System, rig: Rig, tag: str, concurrency: int = CONCURRENCY) -> Group:
+def start_workers(system: System, rig: Rig, tag: str, concurrency: int = CONCURRENCY,
+                  queues: Sequence[tuple[str, int]] = DEFAULT_QUEUES) -> Group:
     """Start the system's workers and return once all of them are registered and idle."""
-    group = Group(system.commands(rig.queue_url, rig.run_dir, concurrency),
+    group = Group(system.commands(rig.queue_url, rig.run_dir, concurrency, queues),
                   env_for(rig.queue_url, rig.counter.url, concurrency), str(BENCH_DIR), str(rig.run_dir / f"{tag}.log"))
     end = time.monotonic() + READY_TIMEOUT_S
     while not system.ready(rig.queue.client, rig.counter.client):
@@ -140,6 +142,17 @@ def w2(rig: Rig, n: int, spacing_ms: float, timeout_s: float = 60.0) -> dict[str
         if delay > 0:
             time.sleep(delay)
         client.push({"class": "BenchJob", "args": [time.time_ns() // 1000]})
+    wait_count(rig, n, timeout_s)
+    lat = sorted(int(x) / 1000 for x in rig.counter.client.lrange(LAT_KEY, 0, -1))
+    return {"p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99), "max_ms": lat[-1]}
+
+
+def w2_ruby(rig: Rig, n: int, spacing_ms: float, queues: Sequence[str], timeout_s: float = 120.0) -> dict[str, float]:
+    """W2 with the jobs pushed by Ruby's client over ``queues`` in turn: no pyq wake-up marker."""
+    rig.counter.client.delete(COUNTER_KEY, LAT_KEY)
+    env = env_for(rig.queue.url, rig.counter.url)
+    subprocess.run(["ruby", str(BENCH_DIR / "ruby" / "w2_push.rb"), str(n), str(spacing_ms), ",".join(queues)],
+                   env=env, check=True, timeout=timeout_s)
     wait_count(rig, n, timeout_s)
     lat = sorted(int(x) / 1000 for x in rig.counter.client.lrange(LAT_KEY, 0, -1))
     return {"p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99), "max_ms": lat[-1]}
