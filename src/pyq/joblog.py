@@ -13,9 +13,9 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from . import payload
 from .error_fields import error_class_name, error_message
 from .errors import PyqError
+from .logs import job_fields
 
 if TYPE_CHECKING:
     from .context import JobContext
@@ -25,36 +25,27 @@ job_log = logging.getLogger("pyq.job")
 log = logging.getLogger("pyq.processor")
 
 
-def fields(job: dict[str, Any], queue: str, elapsed_s: float | None = None) -> dict[str, Any]:
-    """The ``extra`` of a record about ``job``."""
-    extra = {"jid": job.get("jid"), "job_class": payload.display_class(job), "queue": queue,
-             "retry_count": job.get("retry_count")}
-    if elapsed_s is not None:
-        extra["elapsed_ms"] = round(elapsed_s * 1000, 3)
-    return extra
-
-
 def started(ctx: JobContext) -> float:
     """Log the start; returns the monotonic start time for :func:`done` / :func:`failed`."""
     if job_log.isEnabledFor(logging.INFO):
-        job_log.info("start", extra=fields(ctx.job, ctx.queue))
+        job_log.info("start", extra=job_fields(ctx.job, ctx.queue))
     return time.monotonic()
 
 
 def done(ctx: JobContext, started_s: float) -> None:
     if job_log.isEnabledFor(logging.INFO):
-        job_log.info("done", extra=fields(ctx.job, ctx.queue, time.monotonic() - started_s))
+        job_log.info("done", extra=job_fields(ctx.job, ctx.queue, time.monotonic() - started_s))
 
 
 def failed(ctx: JobContext, exc: BaseException, started_s: float) -> None:
     """One WARN record: the error in the message, its traceback attached."""
     job_log.warning("fail: %s: %s", error_class_name(exc), error_message(exc)[:200],
                     exc_info=(type(exc), exc, exc.__traceback__),
-                    extra=fields(ctx.job, ctx.queue, time.monotonic() - started_s))
+                    extra=job_fields(ctx.job, ctx.queue, time.monotonic() - started_s))
 
 
 def interrupted(ctx: JobContext) -> None:
-    job_log.warning("interrupted by a hurried stop: it runs again from its queue", extra=fields(ctx.job, ctx.queue))
+    job_log.warning("interrupted by a hurried stop: it runs again from its queue", extra=job_fields(ctx.job, ctx.queue))
 
 
 def decision(outcome: Decision, queue: str) -> None:
@@ -62,7 +53,7 @@ def decision(outcome: Decision, queue: str) -> None:
     job = outcome.job
     where = {"retry": f"retry_count={job.get('retry_count')}: runs again in {outcome.score - time.time():.0f}s",
              "dead": "moved to the dead set", "discard": "discarded"}[outcome.target]
-    job_log.info("%s (%s)", where, job.get("error_class"), extra=fields(job, queue))
+    job_log.info("%s (%s)", where, job.get("error_class"), extra=job_fields(job, queue))
 
 
 def cannot_run(job: dict[str, Any], queue: str, exc: BaseException) -> None:
@@ -73,8 +64,8 @@ def cannot_run(job: dict[str, Any], queue: str, exc: BaseException) -> None:
     """
     trace = None if isinstance(exc, PyqError) else (type(exc), exc, exc.__traceback__)
     log.error("cannot run job: %s: %s", error_class_name(exc), error_message(exc), exc_info=trace,
-              extra=fields(job, queue))
+              extra=job_fields(job, queue))
 
 
 def poison(queue: str, wrapped: dict[str, Any], exc: BaseException) -> None:
-    log.error("poison payload from queue %s moved to the dead set: %s", queue, exc, extra=fields(wrapped, queue))
+    log.error("poison payload from queue %s moved to the dead set: %s", queue, exc, extra=job_fields(wrapped, queue))

@@ -25,16 +25,22 @@ JOB_FIELDS = {"jid": "jid", "job_class": "class", "queue": "queue", "retry_count
               "elapsed_ms": "elapsed_ms"}
 
 
+def job_fields(job: dict[str, Any], queue: str, elapsed_s: float | None = None) -> dict[str, Any]:
+    """The attributes of a record about ``job`` (the keys of :data:`JOB_FIELDS`), for ``extra``."""
+    fields = {"jid": job.get("jid"), "job_class": payload.display_class(job), "queue": queue,
+              "retry_count": job.get("retry_count")}
+    if elapsed_s is not None:
+        fields["elapsed_ms"] = round(elapsed_s * 1000, 3)
+    return fields
+
+
 class JobFields(logging.Filter):
     """Stamps a record written inside a running job with that job's fields (unless it has them)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         ctx = context.current()
         if ctx is not None and getattr(record, "jid", None) is None:
-            record.jid = ctx.jid
-            record.job_class = payload.display_class(ctx.job)
-            record.queue = ctx.queue
-            record.retry_count = ctx.retry_count
+            record.__dict__.update(job_fields(ctx.job, ctx.queue))
         return True
 
 
