@@ -90,15 +90,11 @@ class Processor:
         try:
             name, args, kwargs = call_parts(job)
         except InvalidPayload as exc:
-            joblog.cannot_run(job, unit.queue, exc)
-            self.settler.fail(unit, job, exc, kill=True, reason="bad_arguments", ran=False)
-            return None
+            return self._cannot_start(unit, job, exc, kill=True, reason="bad_arguments")
         try:
             definition = resolve(name)
         except Exception as exc:  # UnknownJob, or the job's module raised while importing
-            joblog.cannot_run(job, unit.queue, exc)
-            self.settler.fail(unit, job, exc, reason="unknown_class", ran=False)
-            return None
+            return self._cannot_start(unit, job, exc, reason="unknown_class")
         return self._bind(unit, job, definition, args, kwargs)
 
     def _bind(self, unit: UnitOfWork, job: dict[str, Any], definition: JobDefinition, args: list[Any],
@@ -108,17 +104,19 @@ class Processor:
         except TypeError as exc:
             error = ArgumentError(f"{definition.name}{definition.signature} cannot take args {args!r}"
                                   f"{f' and kwargs {kwargs!r}' if kwargs else ''}: {exc}")
-            joblog.cannot_run(job, unit.queue, error)
-            self.settler.fail(unit, job, error, definition, kill=True, reason="bad_arguments", ran=False)
-            return None
+            return self._cannot_start(unit, job, error, definition, kill=True, reason="bad_arguments")
         try:
             instance = definition.instance()
         except Exception as exc:
-            joblog.cannot_run(job, unit.queue, exc)
-            self.settler.fail(unit, job, exc, definition, ran=False)
-            return None
+            return self._cannot_start(unit, job, exc, definition)
         return JobContext(job, unit.raw, unit.queue, definition, args, kwargs, self.redis, self.keys, unit, instance,
                           self.stop_event, dead=self.settler.settings.dead)
+
+    def _cannot_start(self, unit: UnitOfWork, job: dict[str, Any], exc: BaseException,
+                      definition: JobDefinition | None = None, *, kill: bool = False, reason: str = "error") -> None:
+        """A job that cannot start: log why, and settle it as a failure that never ran."""
+        joblog.cannot_run(job, unit.queue, exc)
+        self.settler.fail(unit, job, exc, definition, kill=kill, reason=reason, ran=False)
 
     # --- 2. run ------------------------------------------------------------------------
     def run(self, ctx: JobContext) -> None:
