@@ -53,11 +53,6 @@ class InFlight:
         """Prepared jobs waiting for a slot."""
         return len(self._waiting)
 
-    def room(self) -> int:
-        """Jobs to fetch now: one per free slot, plus as many to wait as start within ``max_wait_s``."""
-        with self._changed:
-            return self._room()
-
     def add(self, units: list[UnitOfWork]) -> None:
         with self._changed:
             self._units.update(units)
@@ -97,7 +92,8 @@ class InFlight:
             return self._take_all_waiting() if self._stale() else []
 
     def wait_for_room(self, timeout_s: float = 0.5) -> int:
-        """Room to fetch (see :meth:`room`) once a fetch is worth it, else 0 after ``timeout_s``.
+        """Jobs to fetch once a fetch is worth it, else 0 after ``timeout_s``: one per free slot, plus
+        as many to wait as this process expects to start within ``max_wait_s``.
 
         A fetch is worth it at once when a slot is idle; while every slot is busy, once half of what
         may wait can be fetched, so that a deep backlog is fetched in batches. The wait also ends

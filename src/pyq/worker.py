@@ -5,7 +5,7 @@ Threads (all daemons; the main thread only waits and handles signals):
 1. fetcher   -- keeps up to ``concurrency + prefetch`` jobs in flight, decodes
                them and, as slots free (``concurrency`` in all, sync and async),
                hands sync jobs to the executors, async jobs to the loop;
-               blocks on wake-up markers when the queues are empty.
+               when the queues are empty, blocks until a job is pushed (fetch.py).
 2. executors -- up to ``concurrency`` threads running sync jobs, started as needed (runner.Runner).
 3. loop      -- one asyncio event loop for ``async def`` jobs, started on first use (runner.Runner).
 4. acker     -- batches acks of finished jobs (fetch.Acker).
