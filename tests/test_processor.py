@@ -213,11 +213,6 @@ def test_fail_script_leaves_in_flight_and_stores_in_one_step(r: redis.Redis, tar
 
 # --- poison payloads in a real worker --------------------------------------------------------------
 
-
-
-
-
-
 bad_module = types.ModuleType("pyq_test_bad_module")
 bad_module.__getattr__ = lambda name: 1 / 0  # type: ignore[attr-defined] - raises on lookup
 
@@ -245,8 +240,9 @@ POISON = [
 @pytest.mark.parametrize(("kind", "raw", "where", "error_class", "message"), POISON, ids=[p[0] for p in POISON])
 def test_poison_payloads_are_kept_and_the_worker_runs_the_next_job(redis_url: str, r: redis.Redis, caplog, kind: str,
                                                                    raw: bytes, where: str, error_class: str,
-                                                                   message: str) -> None:
-    sys.modules["pyq_test_bad_module"] = bad_module
+                                                                   message: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pyq_test_bad_module", bad_module)  # gone afterwards: other tests scan modules
     caplog.set_level(logging.INFO)
     # Given garbage written straight into queue:default, then a good job behind it
     r.lpush("queue:default", raw)
