@@ -237,8 +237,14 @@ class Worker:
             fetcher.join(self.config.fetch_wait_s + connection.SOCKET_TIMEOUT_S)
 
     def _deregister(self) -> None:
-        """Leave the process registry, and the in-flight owners when nothing of ours is left in flight."""
-        fetcher = self._threads.get("fetcher")
+        """Leave the process registry, and the in-flight owners when nothing of ours is left in flight.
+
+        The heartbeat thread is waited for first: a beat that lands after the ``SREM`` would put this
+        process back in ``processes`` until its hash expires, a dead entry for the Web UI to show.
+        """
+        heartbeat, fetcher = self._threads.get("heartbeat"), self._threads.get("fetcher")
+        if heartbeat is not None and heartbeat is not threading.current_thread():
+            heartbeat.join(connection.SOCKET_TIMEOUT_S)
         try:
             self.heartbeat.deregister()
             if fetcher is None or not fetcher.is_alive():  # a fetch still on its way could land later
