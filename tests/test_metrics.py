@@ -191,7 +191,9 @@ def test_pool_serves_metrics_that_add_up_across_a_worker_restart(tmp_path: Path,
         # Given 10 jobs (4 failing) run by the pool
         for i in range(10):
             client.push({"class": "Flaky", "args": [i % 3 == 0], "retry": False})
-        wait_until(lambda: scrape(port).get(("pyq_jobs_processed_total", labels)) == 10, timeout=20)
+        # (a run is counted when it returns, its failure once it is stored: wait for both)
+        wait_until(lambda: scrape(port).get(("pyq_jobs_processed_total", labels)) == 10
+                   and scrape(port).get(failed, 0) >= 4, timeout=20)
         assert scrape(port)[failed] == 4
         # When a worker is SIGKILLed and replaced, and 6 more jobs run
         before = child_pids(proc.pid)
