@@ -16,8 +16,11 @@ Idle processes that work one queue block in BLMOVE from that queue into their
 in-flight list (still one atomic move), so any pushed job, Ruby's included,
 starts after one round trip. Idle processes with several queues block on
 wake-up markers (``pyq:wake:QUEUE``) that pyq's enqueue, promotion and
-put-back scripts push, so a pyq-enqueued job starts within a round trip or
-two; Ruby clients push no marker, so that wait is bounded by ``fetch_wait``.
+put-back scripts push, and on Redis's client tracking for pushes by any other
+client (:mod:`pyq.pushwatch`), so a pushed job starts within a round trip or two.
+
+The fetch and ack calls run on a connection their thread keeps
+(:class:`~pyq.connection.PinnedConnection`): they are most of a worker's calls.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from . import payload, scripts
+from .connection import PinnedConnection
 from .keys import Keys
 from .logs import Outage
 from .pushwatch import PushWatch
@@ -94,6 +98,7 @@ class Fetcher:
 
     def __init__(self, redis: Any, keys: Keys, identity: str, order: QueueOrder) -> None:
         self.redis = redis
+        self.scripts_conn = PinnedConnection(redis)  # the fetcher thread's own connection for fetch.lua
         self.keys = keys
         self.identity = identity
         self.order = order
@@ -103,7 +108,7 @@ class Fetcher:
     def retrieve_work(self, count: int) -> list[UnitOfWork]:
         """Up to ``count`` jobs, oldest first, now recorded as in flight."""
         names = self.order()
-        flat = scripts.fetch(self.keys, self.identity, names, count=count).run(self.redis)
+        flat = scripts.fetch(self.keys, self.identity, names, count=count).run(self.scripts_conn)
         if self.watch.armed and len(flat) >= 2 * count:  # a backlog: no message per write while it lasts
             self.watch.disarm()
         return [UnitOfWork(names[flat[i] - 1], flat[i + 1]) for i in range(0, len(flat), 2)]
@@ -198,6 +203,7 @@ class Acker:
 
     def __init__(self, redis: Any, keys: Keys, identity: str) -> None:
         self.redis = redis
+        self.scripts_conn = PinnedConnection(redis)  # the acker thread's own connection for ack.lua
         self.keys = keys
         self.identity = identity
         self._pending: list[bytes] = []
@@ -236,7 +242,7 @@ class Acker:
 
     def _send(self, calls: list[Call]) -> None:
         if len(calls) == 1:  # the usual case: one EVALSHA costs less than a pipeline around it
-            calls[0].run(self.redis)
+            calls[0].run(self.scripts_conn)
             return
         errors = [r for r in scripts.run_many(self.redis, calls) if isinstance(r, Exception)]
         if errors:
