@@ -104,3 +104,29 @@ async def bench_io_job(x: int) -> None:
 async def bench_sleep_job(x: int) -> None:
     """W3 without its counter call: what pyq itself spends on an async job."""
     await asyncio.sleep(IO_WAIT_S)
+
+
+#: Mixed durations: long jobs count themselves in here, then block until the run lets them go.
+LONG_STARTED_KEY, RELEASE_KEY = "bench:long", "bench:release"
+#: Each short job's "start_us,end_us" (wall clock, microseconds).
+MIXED_KEY = "bench:mixed"
+
+
+@pyq.job(name="MixedLongJob")
+def mixed_long_job(x: int) -> None:
+    """Holds its slot until the run pushes a release token (a job of minutes, as far as the run can tell)."""
+    counter().incr(LONG_STARTED_KEY)
+    counter().blpop([RELEASE_KEY], timeout=300)
+
+
+@pyq.job(name="MixedShortJob")
+def mixed_short_job(x: int) -> None:
+    """Records when it started and ended, so the run can tell how long each waited for the free slot."""
+    start_us = now_us()
+    counter().rpush(MIXED_KEY, f"{start_us},{now_us()}")
+
+
+@pyq.job(name="HoldAsyncJob")
+async def hold_async_job(ms: int) -> None:
+    """Memory per in-flight async job: waits ``ms`` milliseconds and does nothing else."""
+    await asyncio.sleep(ms / 1000)

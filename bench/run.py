@@ -27,8 +27,8 @@ from pathlib import Path
 
 from procs import Group, RedisServer, free_port, wait_port
 from report import chart, table
-from systems import ALL, PYQ, SIDEKIQ, WEIGHTED_QUEUES, System
-from workloads import Rig, memory, start_workers, w0, w1, w2, w2_ruby
+from systems import ALL, CONCURRENCY, PYQ, SIDEKIQ, WEIGHTED_QUEUES, System
+from workloads import Rig, async_memory, memory, mixed, start_workers, w0, w1, w2, w2_ruby
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,10 +40,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lat-n", type=int, default=1_000, help="W2 jobs")
     p.add_argument("--spacing-ms", type=float, default=5.0, help="W2 spacing")
     p.add_argument("--delay-ms", type=float, default=1.0, help="latency the proxy adds per round trip")
+    p.add_argument("--mixed-n", type=int, default=1_000, help="short jobs in the mixed-duration run")
     p.add_argument("--mem-n", type=int, default=200_000, help="jobs in the memory run")
     p.add_argument("--long", action="store_true", help="memory run over 1,000,000 jobs")
     p.add_argument("--only", default="pyq,sidekiq,bare", help="systems, comma-separated")
-    p.add_argument("--skip", default="", help="workloads to skip: w0,w2ruby,w3,async,proxy,w2,memory")
+    p.add_argument("--skip", default="", help="workloads to skip: w0,w2ruby,w3,mixed,async,proxy,w2,memory")
     p.add_argument("--out", type=Path, default=Path(f"/tmp/pyq-bench-{time.strftime('%Y%m%d-%H%M%S')}"))
     args = p.parse_args(argv)
     args.systems = [ALL[name] for name in args.only.split(",") if name]
@@ -137,12 +138,33 @@ def ruby_pushed(system: System, args: argparse.Namespace, rig: Rig, tag: str) ->
     return result
 
 
+#: Worker process counts of the mixed-duration run.
+MIXED_PROCESSES = (1, 2, 3, 4)
+
+
+def mixed_durations(system: System, args: argparse.Namespace, rig: Rig, tag: str) -> dict[str, dict]:
+    """The mixed-duration run on 1 to 4 processes: ``mixed_p<N>`` results."""
+    out = {}
+    for processes in MIXED_PROCESSES:
+        rig.reset()
+        group = start_workers(system, rig, f"{tag}-mixed-p{processes}", processes=processes)
+        try:
+            out[f"mixed_p{processes}"] = result = mixed(rig, processes * CONCURRENCY, args.mixed_n)
+        finally:
+            group.stop()
+        log(f"  {system.name} mixed ×{processes} processes: short-job wait p50 {result['p50_ms']:.2f} ms, "
+            f"p99 {result['p99_ms']:.2f} ms, max {result['max_ms']:.1f} ms")
+    return out
+
+
 def repetition(args: argparse.Namespace, rig: Rig, rep: int) -> dict[str, dict]:
     results: dict[str, dict] = {}
     for system in args.systems:
         results[system.name] = one_system(system, args, rig, f"rep{rep}-{system.name}")
         if system.name in W3_CONCURRENCY and "w2ruby" not in args.skip:
             results[system.name]["w2_ruby"] = ruby_pushed(system, args, rig, f"rep{rep}-{system.name}")
+        if system.name in W3_CONCURRENCY and "mixed" not in args.skip:
+            results[system.name].update(mixed_durations(system, args, rig, f"rep{rep}-{system.name}"))
         if system.name in W3_CONCURRENCY and "w3" not in args.skip:
             results[system.name].update(io_bound(system, args, rig, f"rep{rep}-{system.name}"))
         if system in (PYQ, SIDEKIQ) and "proxy" not in args.skip:
@@ -150,6 +172,29 @@ def repetition(args: argparse.Namespace, rig: Rig, rep: int) -> dict[str, dict]:
                 key = f"w1_proxy_{delay:g}ms"
                 results[system.name][key] = through_proxy(system, args, rig, delay, f"rep{rep}-{system.name}-{key}")
     return results
+
+
+#: ``concurrency`` of the drain the RSS is sampled over, and of the run with every async slot holding a job.
+MEMORY_CONCURRENCY, ASYNC_MEMORY_CONCURRENCY = 25, 1000
+
+
+def memory_runs(args: argparse.Namespace, rig: Rig) -> dict:
+    """pyq's RSS over a long drain, then with 1,000 async jobs in flight per process."""
+    log(f"memory: pyq draining {args.mem_n:,} jobs at concurrency {MEMORY_CONCURRENCY}")
+    rig.reset()
+    group = start_workers(PYQ, rig, "memory-pyq", MEMORY_CONCURRENCY)
+    try:
+        mem = memory(rig, group, args.mem_n)
+    finally:
+        group.stop()
+    rig.reset()
+    group = start_workers(PYQ, rig, "memory-async-pyq", ASYNC_MEMORY_CONCURRENCY)
+    try:
+        mem["async"] = held = async_memory(rig, group, ASYNC_MEMORY_CONCURRENCY)
+    finally:
+        group.stop()
+    log(f"  async in flight {held['in_flight']}: {held['kb_per_job']:.1f} KB per job")
+    return mem
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,13 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"repetition {rep + 1}/{args.repeat}")
             runs.append(repetition(args, rig, rep))
         if PYQ in args.systems and "memory" not in args.skip:
-            log(f"memory: pyq draining {args.mem_n:,} jobs")
-            rig.reset()
-            group = start_workers(PYQ, rig, "memory-pyq")
-            try:
-                mem = memory(rig, group, args.mem_n)
-            finally:
-                group.stop()
+            mem = memory_runs(args, rig)
     text = table(runs, mem, args)
     print(text)
     (args.out / "results.md").write_text(text)

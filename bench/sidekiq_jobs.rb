@@ -53,3 +53,26 @@ class BenchIoJob
     COUNTER.with { |r| r.incr(COUNTER_KEY) }
   end
 end
+
+# Mixed durations: holds its slot until the run pushes a release token.
+class MixedLongJob
+  include Sidekiq::Worker
+
+  def perform(x)
+    COUNTER.with do |r|
+      r.incr("bench:long")
+      r.blpop("bench:release", timeout: 300)
+    end
+  end
+end
+
+# Mixed durations: records when it started and ended (wall clock, microseconds).
+class MixedShortJob
+  include Sidekiq::Worker
+
+  def perform(x)
+    start_us = Process.clock_gettime(Process::CLOCK_REALTIME, :microsecond)
+    end_us = Process.clock_gettime(Process::CLOCK_REALTIME, :microsecond)
+    COUNTER.with { |r| r.rpush("bench:mixed", "#{start_us},#{end_us}") }
+  end
+end

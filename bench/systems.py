@@ -38,27 +38,28 @@ class System:
     registers: bool  # True: ready when PROCESSES entries sit in Sidekiq's `processes` set
 
     def commands(self, queue_url: str, run_dir: Path, concurrency: int = CONCURRENCY,
-                 queues: Sequence[tuple[str, int]] = DEFAULT_QUEUES) -> list[list[str]]:
+                 queues: Sequence[tuple[str, int]] = DEFAULT_QUEUES, processes: int = PROCESSES) -> list[list[str]]:
         if self.name == "pyq":
-            config = _pyq_config(queue_url, run_dir, concurrency, queues)
+            config = _pyq_config(queue_url, run_dir, concurrency, queues, processes)
             return [[sys.executable, "-m", "pyq", "-C", str(config), "-r", "jobs"]]
         if self.name == "sidekiq":
             argv = [shutil.which("sidekiq") or "sidekiq", "-r", str(BENCH_DIR / "sidekiq_jobs.rb"),
                     "-c", str(concurrency), "-e", "production"]
             argv += [word for name, weight in queues for word in ("-q", f"{name},{weight}")]
-            return [argv] * PROCESSES
-        return [[sys.executable, str(BENCH_DIR / "bare_loop.py")]] * PROCESSES
+            return [argv] * processes
+        return [[sys.executable, str(BENCH_DIR / "bare_loop.py")]] * processes
 
-    def ready(self, queue: redis.Redis, counter: redis.Redis) -> bool:
+    def ready(self, queue: redis.Redis, counter: redis.Redis, processes: int = PROCESSES) -> bool:
         if self.registers:
-            return queue.scard(KEYS.processes) >= PROCESSES
-        return int(counter.get("bench:ready") or 0) >= PROCESSES
+            return queue.scard(KEYS.processes) >= processes
+        return int(counter.get("bench:ready") or 0) >= processes
 
 
-def _pyq_config(queue_url: str, run_dir: Path, concurrency: int, queues: Sequence[tuple[str, int]]) -> Path:
+def _pyq_config(queue_url: str, run_dir: Path, concurrency: int, queues: Sequence[tuple[str, int]],
+                processes: int) -> Path:
     path = run_dir / "pyq.yml"
     listed = ", ".join(f"[{name}, {weight}]" for name, weight in queues)
-    path.write_text(f"redis_url: {queue_url}\nconcurrency: {concurrency}\nprocesses: {PROCESSES}\n"
+    path.write_text(f"redis_url: {queue_url}\nconcurrency: {concurrency}\nprocesses: {processes}\n"
                     f"queues: [{listed}]\nlog_level: warning\n")
     return path
 

@@ -1,4 +1,5 @@
-"""The measured workloads: W0 (no-op drain), W1 (drain a full queue), W2 (latency into idle workers), memory.
+"""The measured workloads: W0 (no-op drain), W1 (drain a full queue), W2 (latency into idle workers), mixed
+durations (short jobs behind long ones), memory.
 
 W1 stages all jobs under another namespace first, then moves them into
 ``queue:default`` in one MULTI (RENAME + wake-up marker) while the workers
@@ -17,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from procs import Group, RedisServer, machine_busy_s, rss_kb, self_cpu_s
-from systems import BENCH_DIR, CONCURRENCY, DEFAULT_QUEUES, KEYS, System, env_for
+from systems import BENCH_DIR, CONCURRENCY, DEFAULT_QUEUES, KEYS, PROCESSES, System, env_for
 
 import pyq
 from pyq.keys import Keys
 
 COUNTER_KEY, LAT_KEY = "bench:done", "bench:lat"
+LONG_STARTED_KEY, RELEASE_KEY, MIXED_KEY = "bench:long", "bench:release", "bench:mixed"
 #: Namespace the W1 jobs are enqueued under before they are released all at once.
 STAGE = Keys("bench-stage")
 #: Seconds to wait for workers to register before giving up.
@@ -44,12 +46,12 @@ class Rig:
 
 
 def start_workers(system: System, rig: Rig, tag: str, concurrency: int = CONCURRENCY,
-                  queues: Sequence[tuple[str, int]] = DEFAULT_QUEUES) -> Group:
+                  queues: Sequence[tuple[str, int]] = DEFAULT_QUEUES, processes: int = PROCESSES) -> Group:
     """Start the system's workers and return once all of them are registered and idle."""
-    group = Group(system.commands(rig.queue_url, rig.run_dir, concurrency, queues),
+    group = Group(system.commands(rig.queue_url, rig.run_dir, concurrency, queues, processes),
                   env_for(rig.queue_url, rig.counter.url, concurrency), str(BENCH_DIR), str(rig.run_dir / f"{tag}.log"))
     end = time.monotonic() + READY_TIMEOUT_S
-    while not system.ready(rig.queue.client, rig.counter.client):
+    while not system.ready(rig.queue.client, rig.counter.client, processes):
         if time.monotonic() > end or not group.alive():
             group.stop()
             raise RuntimeError(f"{system.name} workers not ready; see {rig.run_dir / tag}.log")
@@ -158,6 +160,37 @@ def w2_ruby(rig: Rig, n: int, spacing_ms: float, queues: Sequence[str], timeout_
     return {"p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99), "max_ms": lat[-1]}
 
 
+def mixed(rig: Rig, slots: int, short_n: int, timeout_s: float = 120.0) -> dict[str, float]:
+    """One long job in every slot but one, then ``short_n`` short jobs at once: how long each short job
+    waited after the free slot became free (the push, or the end of the short job before it)."""
+    counter = rig.counter.client
+    counter.delete(LONG_STARTED_KEY, RELEASE_KEY, MIXED_KEY)
+    client = pyq.Client(rig.queue.url)
+    client.push_bulk({"class": "MixedLongJob", "args": [[i] for i in range(slots - 1)]})
+    _wait_for(lambda: int(counter.get(LONG_STARTED_KEY) or 0) >= slots - 1, timeout_s, "long jobs to start")
+    time.sleep(0.5)  # let the free slot's fetcher settle into its idle wait
+    pushed_us = time.time_ns() // 1000
+    client.push_bulk({"class": "MixedShortJob", "args": [[i] for i in range(short_n)]})
+    _wait_for(lambda: counter.llen(MIXED_KEY) >= short_n, timeout_s, "short jobs to run")
+    counter.rpush(RELEASE_KEY, *["1"] * (slots - 1))
+    runs = sorted(tuple(int(v) for v in raw.split(b",")) for raw in counter.lrange(MIXED_KEY, 0, -1))
+    waits_ms, free_at_us = [], pushed_us
+    for start_us, end_us in runs:
+        waits_ms.append(max(0, start_us - free_at_us) / 1000)
+        free_at_us = max(free_at_us, end_us)
+    waits_ms.sort()
+    return {"p50_ms": percentile(waits_ms, 50), "p99_ms": percentile(waits_ms, 99), "max_ms": waits_ms[-1],
+            "span_ms": (runs[-1][1] - pushed_us) / 1000}
+
+
+def _wait_for(done: Callable[[], bool], timeout_s: float, what: str) -> None:
+    end = time.monotonic() + timeout_s
+    while not done():
+        if time.monotonic() > end:
+            raise TimeoutError(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(0.005)
+
+
 def memory(rig: Rig, group: Group, n: int, timeout_s: float = 1200.0) -> dict[str, object]:
     """Drain ``n`` jobs while sampling each worker's RSS; start = after the first 10% of jobs."""
     rig.counter.client.delete(COUNTER_KEY)
@@ -180,6 +213,40 @@ def memory(rig: Rig, group: Group, n: int, timeout_s: float = 1200.0) -> dict[st
     return {"rate": n / (t1 - t0), "rss_warm_mb": [w / 1024 for w in warm], "rss_end_mb": [e / 1024 for e in end],
             "rss_peak_mb": [p / 1024 for p in peak], "drift": drift,
             "curve": [(done, [kb / 1024 for kb in s]) for done, s in samples]}
+
+
+def async_memory(rig: Rig, group: Group, per_process: int, hold_ms: int = 30_000,
+                 timeout_s: float = 60.0) -> dict[str, object]:
+    """RSS of each idle worker, then with ``per_process`` async jobs in flight in each: KB per in-flight job.
+
+    The workers run 20 short jobs first, so imports and the first task are in the baseline; then
+    ``per_process`` jobs per process that each await ``hold_ms``, and RSS is read once all of them are
+    in flight (the queue is empty and every slot busy) and has stopped growing."""
+    queue = rig.queue.client
+    client = pyq.Client(rig.queue.url)
+    client.push_bulk({"class": "HoldAsyncJob", "args": [[1] for _ in range(20)]})
+    _wait_for(lambda: not queue.llen(KEYS.queue("default")) and not _inflight(queue), timeout_s, "warm-up jobs")
+    time.sleep(1.0)
+    idle = [rss_kb(p) for p in group.workers()]
+    n = per_process * len(idle)
+    client.push_bulk({"class": "HoldAsyncJob", "args": [[hold_ms] for _ in range(n)]})
+    _wait_for(lambda: not queue.llen(KEYS.queue("default")) and _inflight(queue) >= n, timeout_s, "jobs in flight")
+    loaded: list[int] = []
+    for _ in range(10):  # until RSS stops growing
+        previous, loaded = loaded, [rss_kb(p) for p in group.workers()]
+        if loaded == previous:
+            break
+        time.sleep(0.5)
+    held_by_pid = {int(identity.split(b":")[1]): queue.llen(KEYS.inflight(identity.decode()))
+                   for identity in queue.smembers(KEYS.processes)}
+    held = [held_by_pid.get(pid, 0) for pid in group.workers()]
+    per_job_kb = [(b - a) / max(1, h) for a, b, h in zip(idle, loaded, held, strict=True)]
+    return {"rss_idle_mb": [kb / 1024 for kb in idle], "rss_loaded_mb": [kb / 1024 for kb in loaded],
+            "kb_per_job": max(per_job_kb), "in_flight": held}
+
+
+def _inflight(queue: Any) -> int:
+    return sum(queue.llen(KEYS.inflight(identity.decode())) for identity in queue.smembers(KEYS.processes))
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
