@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 import redis
-from examples import csv_import, nightly_cleanup, payments, report, welcome_email
+from examples import csv_import, nightly_cleanup, payments, quote, report, welcome_email
 
+import pyq
 from pool import kill_group, wait_until
 from pool import running_worker as real_worker
 from pyq import cron
@@ -204,3 +205,15 @@ def test_examples_run_in_a_pyq_pool_that_reads_redis_url(client: Client, r: redi
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0, (tmp_path / "pool.log").read_text()
     assert r.hget(payments.ORDERS_KEY, "9") == b"paid ch_tok_visa_100"
+
+
+# --- quote (results) -------------------------------------------------------------------------------------
+
+def test_a_quote_is_returned_to_the_caller_and_a_refusal_raises(client: Client, r: redis.Redis) -> None:
+    with running_worker(client.url):
+        handle = quote.shipping_quote.perform_async("SE", 2.5)
+        assert handle.result(timeout=10) == {"country": "SE", "cents": 1450}
+        refused = quote.shipping_quote.perform_async("XX", 1)
+        with pytest.raises(pyq.JobFailed, match="no shipping to XX"):
+            refused.result(timeout=10)
+    assert (handle.status(), refused.status()) == ("done", "dead")

@@ -103,6 +103,7 @@ class Keys:
     inflight = Named("pyq:inflight:{}")        #: raw payloads a process fetched and has not finished
     wake = Named("pyq:wake:{}")                #: wake-up markers that pyq's enqueue and promotion push
     inflight_owners = Fixed("pyq:inflight-owners")  #: identities owning an in-flight list (orphan recovery)
+    result = Named("pyq:result:{}")            #: a job's stored result: a list of one msgpack blob (results.py)
     crashes = Named("pyq:crashes:{}")          #: worker crashes while running one jid (poison-job guard)
 
     # --- sidekiq-cron (2.x layout with a namespace; 1.x without) ----------------

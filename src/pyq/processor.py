@@ -35,7 +35,7 @@ import logging
 import threading
 from typing import Any
 
-from . import context, joblog, middleware, payload
+from . import context, joblog, middleware, payload, results
 from .context import Failure, JobContext
 from .error_fields import caused_by_shutdown
 from .errors import ArgumentError, InvalidPayload, Shutdown
@@ -123,14 +123,15 @@ class Processor:
         """Run a sync job in this thread and settle it."""
         token = context.enter(ctx)
         started = joblog.started(ctx)
+        returned: list[Any] = []  # what the job returned (a middleware need not pass it on)
         try:
-            middleware.sync_chain(self._chain(ctx), ctx, lambda: _perform(ctx))()
+            middleware.sync_chain(self._chain(ctx), ctx, lambda: _kept(returned, _perform(ctx)))()
         except Shutdown:
             raise
         except BaseException as exc:  # a job's own BaseException must not take the executor thread down
             self._settle_error(ctx, exc, started)
         else:
-            self._succeeded(ctx, started)
+            self._succeeded(ctx, started, returned)
         finally:
             context.leave(token)
 
@@ -139,8 +140,10 @@ class Processor:
         context.enter(ctx)
         started = joblog.started(ctx)
 
+        returned: list[Any] = []
+
         async def perform() -> Any:
-            return await _perform(ctx)
+            return _kept(returned, await _perform(ctx))
 
         try:
             await middleware.async_chain(self._chain(ctx), ctx, perform)()
@@ -153,7 +156,7 @@ class Processor:
         except BaseException as exc:
             self._settle_error(ctx, exc, started)
         else:
-            self._succeeded(ctx, started)
+            self._succeeded(ctx, started, returned)
 
     def _chain(self, ctx: JobContext) -> list[ServerMiddleware]:
         chain = [*middleware.server_middleware, *self.middleware]
@@ -166,7 +169,9 @@ class Processor:
         chain += middleware.job_callbacks(before, after, around, ctx.definition.is_async)
         return chain
 
-    def _succeeded(self, ctx: JobContext, started: float) -> None:
+    def _succeeded(self, ctx: JobContext, started: float, returned: list[Any]) -> None:
+        if results.wants_result(ctx.job):  # stored before the ack: an acked job has its result
+            results.store_value(self.redis, self.keys, ctx.job, returned[0] if returned else None)
         self.acker.acknowledge(ctx.raw)
         joblog.done(ctx, started)
 
@@ -186,6 +191,11 @@ class Processor:
 
 def _perform(ctx: JobContext) -> Any:
     return ctx.definition.invoke(ctx.instance, ctx.args, ctx.kwargs, job=ctx.job)
+
+
+def _kept(returned: list[Any], value: Any) -> Any:
+    returned.append(value)
+    return value
 
 
 def _as_fetched(ctx: JobContext) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from . import joblog, middleware, payload, poison, retry, scripts
+from . import joblog, middleware, payload, poison, results, retry, scripts
 from .config import Config
 from .context import Failure
 from .errors import InvalidPayload
@@ -67,6 +67,8 @@ class Settler:
                                 time_style=s.time_style, kill=kill)
         if self._store(unit.raw, decision.target, decision.score, decision.job):
             self._report(Failure(unit.queue, payload.display_class(job), reason, ran))
+            if decision.target != "retry" and results.wants_result(job):
+                results.store_error(self.redis, self.keys, decision.job, exc)
         joblog.decision(decision, unit.queue)
         if decision.target != "retry":
             after_discard = definition.hook("after_discard", instance) if definition is not None else None

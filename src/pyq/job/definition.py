@@ -22,6 +22,7 @@ from .enqueue import ConfiguredJob
 from .options import call_hook, discard_classes, split_options
 
 if TYPE_CHECKING:
+    from ..results import JobHandle
     from .registry import Job
 
 log = logging.getLogger("pyq.job")
@@ -133,13 +134,13 @@ class JobDefinition:
         """A copy with per-call options: ``queue``, ``retry``, ``wait`` (s), ``wait_until``, ``client``, ..."""
         return ConfiguredJob(self, overrides)
 
-    def perform_async(self, *args: Any, **kwargs: Any) -> str:
+    def perform_async(self, *args: Any, **kwargs: Any) -> JobHandle:
         return ConfiguredJob(self, {}).perform_async(*args, **kwargs)
 
-    def perform_in(self, interval: float | timedelta, *args: Any, **kwargs: Any) -> str:
+    def perform_in(self, interval: float | timedelta, *args: Any, **kwargs: Any) -> JobHandle:
         return ConfiguredJob(self, {}).perform_in(interval, *args, **kwargs)
 
-    def perform_at(self, when: float | datetime, *args: Any, **kwargs: Any) -> str:
+    def perform_at(self, when: float | datetime, *args: Any, **kwargs: Any) -> JobHandle:
         return ConfiguredJob(self, {}).perform_at(when, *args, **kwargs)
 
     def perform_bulk(self, args_list: Iterable[Iterable[Any]], batch_size: int = 1000) -> list[str]:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..results import JobHandle
 from .options import PAYLOAD_OPTIONS, check_payload_options
 
 if TYPE_CHECKING:
@@ -54,19 +55,20 @@ class ConfiguredJob:
     def _client(self) -> Pusher:
         return self.client if self.client is not None else _client_source()
 
-    def perform_async(self, *args: Any, **kwargs: Any) -> str:
-        """Push one call; its jid, or ``""`` when client middleware or a unique lock stopped it.
+    def perform_async(self, *args: Any, **kwargs: Any) -> JobHandle:
+        """Push one call; its handle (the jid string), ``""`` when client middleware or a unique lock stopped it.
 
         Arguments that do not fit the job's signature raise TypeError here, not in a worker.
         """
         self.definition.check_call(list(args), kwargs)
-        return self._client().push(self.definition.item(list(args), self.overrides)) or ""
+        client = self._client()
+        return JobHandle(client.push(self.definition.item(list(args), self.overrides)) or "", client)
 
-    def perform_in(self, interval: float | timedelta, *args: Any, **kwargs: Any) -> str:
+    def perform_in(self, interval: float | timedelta, *args: Any, **kwargs: Any) -> JobHandle:
         self.definition.check_call(list(args), kwargs, "perform_in")
         return self.set(wait=interval).perform_async(*args)
 
-    def perform_at(self, when: float | datetime, *args: Any, **kwargs: Any) -> str:
+    def perform_at(self, when: float | datetime, *args: Any, **kwargs: Any) -> JobHandle:
         self.definition.check_call(list(args), kwargs, "perform_at")
         return self.set(wait_until=when).perform_async(*args)
 
