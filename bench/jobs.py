@@ -130,3 +130,10 @@ def mixed_short_job(x: int) -> None:
 async def hold_async_job(ms: int) -> None:
     """Memory per in-flight async job: waits ``ms`` milliseconds and does nothing else."""
     await asyncio.sleep(ms / 1000)
+
+
+@pyq.job(name="BenchResultJob", result_ttl=600)
+def bench_result_job(x: int) -> int:
+    """W1 with a stored result: what keeping a return value costs a job."""
+    record(x)
+    return x

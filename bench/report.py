@@ -38,6 +38,8 @@ ROWS = [  # (label, workload, metric, format)
     ("W2 Ruby-pushed, 3 weighted queues, p99 ms", "w2_ruby", "p99_ms", ".2f"),
     ("W0 worker CPU, µs per no-op job", "w0", "cpu_us_per_job", ".0f"),
     ("W1 async def body, jobs/s", "w1_async", "rate", ",.0f"),
+    ("W1 with a stored result (result_ttl), jobs/s", "w1_result", "rate", ",.0f"),
+    ("W1 with a stored result, worker CPU ms per 1k jobs", "w1_result", "cpu_ms_per_1k", ".0f"),
     ("W3 I/O-bound, jobs/s (pyq async ×1000; Sidekiq's best thread count)", "w3", "rate", ",.0f"),
     ("W3 worker CPU, ms per 1k jobs", "w3", "cpu_ms_per_1k", ".0f"),
     ("W3 sleep-only body (pyq's own part), worker CPU µs per job", "w3_sleep", "cpu_us_per_job", ".0f"),

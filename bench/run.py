@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mem-n", type=int, default=200_000, help="jobs in the memory run")
     p.add_argument("--long", action="store_true", help="memory run over 1,000,000 jobs")
     p.add_argument("--only", default="pyq,sidekiq,bare", help="systems, comma-separated")
-    p.add_argument("--skip", default="", help="workloads to skip: w0,w2ruby,w3,mixed,async,proxy,w2,memory")
+    p.add_argument("--skip", default="", help="workloads to skip: w0,w2ruby,w3,mixed,async,results,proxy,w2,memory")
     p.add_argument("--out", type=Path, default=Path(f"/tmp/pyq-bench-{time.strftime('%Y%m%d-%H%M%S')}"))
     args = p.parse_args(argv)
     args.systems = [ALL[name] for name in args.only.split(",") if name]
@@ -74,6 +74,10 @@ def one_system(system: System, args: argparse.Namespace, rig: Rig, tag: str) -> 
         if system is PYQ and "async" not in args.skip:
             out["w1_async"] = w1(rig, group, args.n, "BenchAsyncJob")
             log(f"  pyq async W1 {out['w1_async']['rate']:,.0f} jobs/s")
+        if system is PYQ and "results" not in args.skip:
+            out["w1_result"] = w1(rig, group, args.n, "BenchResultJob")
+            log(f"  pyq W1 with stored results {out['w1_result']['rate']:,.0f} jobs/s, "
+                f"{out['w1_result']['cpu_ms_per_1k']:.0f} ms CPU/1k")
     finally:
         group.stop()
     return out

@@ -149,3 +149,12 @@ def test_result_ttl_must_be_a_number_of_seconds() -> None:
         pyq.job(result_ttl="forever")(lambda: None)
     with pytest.raises(TypeError, match="result_ttl"):
         pyq.job(result_ttl=0)(lambda: None)
+
+
+def test_a_job_pushed_without_the_option_stores_a_result_when_its_definition_asks(
+        jobs: Path, redis_url: str, client: Client) -> None:
+    # Given a push that names the class only (as Ruby's client or a bare Client.push does)
+    with running_pool(jobs, redis_url, require=["resultjobs"], processes=1):
+        jid = client.push({"class": "resultjobs.add", "args": [40, 2]})
+        # Then the worker's definition (result_ttl=60) decides, and the result is there
+        assert pyq.result(jid, timeout=10, client=client)["sum"] == 42

@@ -33,7 +33,7 @@ SAMPLES: dict[str, Any] = {
     "source": "retry", "now_s": NOW, "at_s": NOW + 60, "payloads": ["p"], "raws": [b"r"], "pairs": [("q", b"r")],
     "count": 2, "raw": b"r", "target": "dead", "score": NOW, "job": "j", "dead": DeadLimits(timeout_s=9, max_jobs=8),
     "limit": 3, "enqueued_at": NOW, "stale_after_s": 60.0, "max_crashes": 3, "crash_ttl_s": 86_400, "jid": "J",
-    "pttl": 0, "lock_type": "until_executed", "lock_score": "", "payload": "p",
+    "pttl": 0, "lock_type": "until_executed", "lock_score": "", "payload": "p", "triples": [("J", 60, b"v")],
 }
 
 #: The key each KEYS slot name stands for, given the samples above.

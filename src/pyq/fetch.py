@@ -198,7 +198,8 @@ class Acker:
     ``acknowledge`` is called from executor threads and never touches Redis;
     the acker thread flushes a batch shortly after the first job joins it.
     A failed flush keeps the batch and tries again, so a Redis outage delays
-    acks (the jobs stay in flight) but loses none.
+    acks (the jobs stay in flight) but loses none. Results of jobs that keep
+    one (``result_ttl``) go in the same pipeline, before the ack.
     """
 
     def __init__(self, redis: Any, keys: Keys, identity: str) -> None:
@@ -208,12 +209,16 @@ class Acker:
         self.identity = identity
         self._pending: list[bytes] = []
         self._sending: list[bytes] = []  # the batch whose ack script is on its way
+        self._results: list[tuple[str, int, bytes]] = []  # (jid, ttl_s, blob) to store before the ack
         self._lock = threading.Lock()
         self._ready = threading.Event()
 
-    def acknowledge(self, raw: bytes) -> None:
+    def acknowledge(self, raw: bytes, result: tuple[str, int, bytes] | None = None) -> None:
+        """Queue the ack of ``raw`` and, for a job that keeps one, its (jid, ttl_s, blob) result."""
         with self._lock:
             self._pending.append(raw)
+            if result is not None:
+                self._results.append(result)
             first = len(self._pending) == 1
         if first:
             self._ready.set()
@@ -222,17 +227,20 @@ class Acker:
         """Ack everything pending now; returns how many were acked (0 if Redis failed)."""
         with self._lock:
             batch, self._pending = self._pending, []
+            kept, self._results = self._results, []
             self._sending = batch
             self._ready.clear()
         if not batch:
             return 0
-        calls = [scripts.ack(self.keys, self.identity, raws=batch[i:i + ACK_BATCH])
-                 for i in range(0, len(batch), ACK_BATCH)]
+        calls = [scripts.store_results(self.keys, triples=kept)] if kept else []
+        calls += [scripts.ack(self.keys, self.identity, raws=batch[i:i + ACK_BATCH])
+                  for i in range(0, len(batch), ACK_BATCH)]
         try:
             self._send(calls)
         except RedisError:
             with self._lock:
                 self._pending[:0] = batch
+                self._results[:0] = kept
                 self._sending = []
                 self._ready.set()
             raise

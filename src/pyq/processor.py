@@ -170,9 +170,9 @@ class Processor:
         return chain
 
     def _succeeded(self, ctx: JobContext, started: float, returned: list[Any]) -> None:
-        if results.wants_result(ctx.job):  # stored before the ack: an acked job has its result
-            results.store_value(self.redis, self.keys, ctx.job, returned[0] if returned else None)
-        self.acker.acknowledge(ctx.raw)
+        ttl = results.ttl_s(ctx.job, ctx.definition)
+        kept = (ctx.jid, ttl, results.encoded_value(ctx.job, returned[0] if returned else None)) if ttl else None
+        self.acker.acknowledge(ctx.raw, kept)
         joblog.done(ctx, started)
 
     def _settle_error(self, ctx: JobContext, exc: BaseException, started: float) -> None:

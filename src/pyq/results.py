@@ -6,8 +6,8 @@ good without succeeding (dead or discarded; a failure that will be retried store
 is a list of one element, so a caller waits for it with a blocking ``BLMOVE key key``, which hands
 back the element and leaves it in place: every waiter wakes the moment it is written, none polls.
 
-The worker writes the result before it acknowledges the job, so a job that was acked has its result
-stored; a worker killed in between runs the job again, which writes it again. A Ruby worker writes
+The acker writes the result in the pipeline that acknowledges the job, just before the ack, so a job
+that was acked has its result stored; a worker killed before that runs the job again. A Ruby worker writes
 nothing: :meth:`JobHandle.result` then times out, and :meth:`JobHandle.status` reads where the job is.
 """
 
@@ -60,33 +60,43 @@ def decode(jid: str, blob: bytes) -> Any:
     raise JobFailed(jid, stored.get("error_class", ""), stored.get("error_message", ""))
 
 
-def wants_result(job: dict[str, Any]) -> bool:
-    return bool(job.get(RESULT_TTL_FIELD))
-
-
-def store_value(redis: Any, keys: Keys, job: dict[str, Any], value: Any) -> None:
-    """Store what a job returned; a value msgpack cannot encode is stored, and logged, as the error it raised."""
+def ttl_s(job: dict[str, Any], definition: Any = None) -> int | None:
+    """Seconds to keep this job's result: the payload's ``result_ttl``, else its definition's (a job pushed
+    by a client that did not know the option, Ruby's included), else None: store nothing."""
+    ttl = job.get(RESULT_TTL_FIELD)
+    if ttl is None and definition is not None:
+        ttl = definition.options.get(RESULT_TTL_FIELD)
     try:
-        blob = encode_value(value)
+        return max(1, int(float(ttl))) if ttl else None
+    except (TypeError, ValueError):  # a malformed field from another client: no result rather than no ack
+        log.warning("jid=%s has an unusable result_ttl %r; no result is stored", job.get("jid"), ttl)
+        return None
+
+
+def encoded_value(job: dict[str, Any], value: Any) -> bytes:
+    """What a job returned, ready to store; a value msgpack cannot encode becomes, and is logged as, its error.
+
+    The acker stores it (``lua/store_results.lua``) in the pipeline that acks the job.
+    """
+    try:
+        return encode_value(value)
     except (TypeError, ValueError, OverflowError) as exc:
         log.error("jid=%s returned a value that cannot be stored as a result: %s: %s", job.get("jid"),
                   type(exc).__name__, exc)
-        blob = encode_error(type(exc).__name__, f"the return value cannot be stored: {exc}")
-    _write(redis, keys, job, blob)
+        return encode_error(type(exc).__name__, f"the return value cannot be stored: {exc}")
 
 
-def store_error(redis: Any, keys: Keys, job: dict[str, Any], exc: BaseException) -> None:
+def store_error(redis: Any, keys: Keys, job: dict[str, Any], exc: BaseException, ttl: int) -> None:
     """Store the error that ended a job for good (dead or discarded)."""
     _write(redis, keys, job, encode_error(job.get("error_class") or type(exc).__name__,
-                                          job.get("error_message") or str(exc)))
+                                          job.get("error_message") or str(exc)), ttl)
 
 
-def _write(redis: Any, keys: Keys, job: dict[str, Any], blob: bytes) -> None:
+def _write(redis: Any, keys: Keys, job: dict[str, Any], blob: bytes, ttl: int) -> None:
     key = keys.result(job["jid"])
-    ttl_s = max(1, int(float(job[RESULT_TTL_FIELD])))
     for attempt in range(3):
         try:
-            redis.pipeline(transaction=True).delete(key).rpush(key, blob).expire(key, ttl_s).execute()
+            redis.pipeline(transaction=True).delete(key).rpush(key, blob).expire(key, ttl).execute()
             return
         except RedisError as exc:
             log.error("cannot store the result of jid=%s (attempt %d): %s", job.get("jid"), attempt + 1, exc)

@@ -217,6 +217,11 @@ def ack(keys: Keys, identity: str, now_s: float | None = None, /, *, day_ttl_s: 
                 (day_ttl_s, *raws))
 
 
+def store_results(keys: Keys, /, *, triples: Iterable[tuple[str, int, bytes]]) -> Call:
+    """Store (jid, ttl_s, msgpack blob) results of finished jobs, each under ``pyq:result:JID``."""
+    return Call("store_results", (), (keys.prefix, *(x for triple in triples for x in triple)))
+
+
 def fail(keys: Keys, identity: str, /, *, raw: bytes, target: str, score: float, job: str, now_s: float,
          dead: DeadLimits, day_ttl_s: int = STAT_DAY_TTL_S) -> Call:
     """A failed job leaves the in-flight list for the retry set, the dead set (trimmed) or nowhere."""

@@ -67,8 +67,9 @@ class Settler:
                                 time_style=s.time_style, kill=kill)
         if self._store(unit.raw, decision.target, decision.score, decision.job):
             self._report(Failure(unit.queue, payload.display_class(job), reason, ran))
-            if decision.target != "retry" and results.wants_result(job):
-                results.store_error(self.redis, self.keys, decision.job, exc)
+            ttl = results.ttl_s(job, definition) if decision.target != "retry" else None
+            if ttl:
+                results.store_error(self.redis, self.keys, decision.job, exc, ttl)
         joblog.decision(decision, unit.queue)
         if decision.target != "retry":
             after_discard = definition.hook("after_discard", instance) if definition is not None else None
