@@ -12,6 +12,7 @@ import redis
 import pyq
 from pool import running_pool, wait_until
 from pyq import Client
+from rubyhelp import requires_ruby, sidekiq_server
 
 JOBS = '''
 import asyncio, time
@@ -158,3 +159,19 @@ def test_a_job_pushed_without_the_option_stores_a_result_when_its_definition_ask
         jid = client.push({"class": "resultjobs.add", "args": [40, 2]})
         # Then the worker's definition (result_ttl=60) decides, and the result is there
         assert pyq.result(jid, timeout=10, client=client)["sum"] == 42
+
+
+@pytest.mark.slow
+@requires_ruby
+def test_a_job_run_by_ruby_sidekiq_writes_no_result_and_the_handle_says_so(redis_url: str, r: redis.Redis,
+                                                                           client: Client) -> None:
+    slow = pyq.job(name="SlowJob", result_ttl=60, queue="interop")(lambda seconds: None).set(client=client)
+    with sidekiq_server("record_worker.rb", redis_url, "interop"):
+        handle = slow.perform_async(6)  # Sidekiq 6.4 writes its busy data with its 5 s heartbeat
+        # While Ruby runs it, the handle sees it running (in Sidekiq's busy data), and waiting times out
+        wait_until(lambda: handle.status() == "running", timeout=15)
+        with pytest.raises(TimeoutError):
+            handle.result(timeout=0.5)
+        # Once Ruby is done nothing was stored: the job is nowhere, and still no result
+        wait_until(lambda: handle.status() == "unknown", timeout=15)
+    assert r.exists(f"pyq:result:{handle}") == 0

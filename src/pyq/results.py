@@ -135,7 +135,7 @@ def status(redis: Any, keys: Keys, jid: str, queue: str | None = None) -> str:
     for name, key in (("retrying", keys.retry), ("scheduled", keys.schedule), ("dead", keys.dead)):
         if any(needle in raw for raw, _ in redis.zscan_iter(key, match=f"*{jid}*")):
             return name
-    if _running(redis, keys, needle):
+    if _running(redis, keys, jid.encode(), needle):
         return "running"
     queues = [queue] if queue else [q.decode() for q in redis.smembers(keys.queues)]
     if any(_in_list(redis, keys.queue(q), needle) for q in queues):
@@ -143,13 +143,16 @@ def status(redis: Any, keys: Keys, jid: str, queue: str | None = None) -> str:
     return "unknown"
 
 
-def _running(redis: Any, keys: Keys, needle: bytes) -> bool:
+def _running(redis: Any, keys: Keys, jid: bytes, needle: bytes) -> bool:
+    """In a pyq process's in-flight list, or in any process's busy hash (Sidekiq 6.0-6.4's name and 6.5+'s;
+    a 7.x busy entry holds the payload as an escaped string, so there the bare jid is looked for)."""
     for identity in redis.smembers(keys.processes):
         name = identity.decode()
         if _in_list(redis, keys.inflight(name), needle):
             return True
-        if any(needle in work for work in redis.hvals(keys.process_work(name))):
-            return True
+        for busy in (keys.process_work(name), keys.process_workers(name)):
+            if any(jid in work for work in redis.hvals(busy)):
+                return True
     return False
 
 
