@@ -7,10 +7,13 @@ from .client import Client, configure
 from .client import default_client as _default_client
 from .context import JobContext, current
 from .errors import ConfigError, InvalidPayload, PyqError, UnknownJob
+from .iteration import IterableJob
 from .job import Job, job
 from .job import add_option_check as _add_option_check
 from .job import lock_args_method as _lock_args_method
 from .job import set_client_source as _set_client_source
+from .job_progress import Progress
+from .job_progress import read as _read_progress
 from .middleware import add_client_middleware, add_server_middleware, on_death
 from .unique.client import set_lock_args_lookup as _set_lock_args_lookup
 from .unique.options import check_options as _check_lock_options
@@ -20,5 +23,12 @@ _set_client_source(_default_client)  # perform_async & co. without client= push 
 _set_lock_args_lookup(_lock_args_method)  # unique jobs take lock_args from the pushed class's definition
 _add_option_check(_check_lock_options)  # an unknown lock type fails when the job is defined
 
-__all__ = ["Client", "ConfigError", "InvalidPayload", "Job", "JobContext", "PyqError", "UnknownJob", "__version__",
-           "add_client_middleware", "add_server_middleware", "configure", "current", "job", "on_death"]
+def progress(jid: str, client: Client | None = None) -> Progress | None:
+    """The progress job ``jid`` last reported (``pyq.current().progress(...)``, or an iterable job's own), or None."""
+    c = client or _default_client()
+    return _read_progress(c.redis, c.keys, jid)
+
+
+__all__ = ["Client", "ConfigError", "InvalidPayload", "IterableJob", "Job", "JobContext", "Progress", "PyqError",
+           "UnknownJob", "__version__", "add_client_middleware", "add_server_middleware", "configure", "current",
+           "job", "on_death", "progress"]
