@@ -17,6 +17,9 @@ import pyq
 from iterjobs import DONE, HOOKS, SEEN, Recording, ShortRuns, tight_progress
 from pool import child_pids, running_pool, running_worker, wait_until
 from pyq.iteration import CHECKPOINT_INTERVAL_S
+from pyq.keys import Keys
+from pyq.web.views import Views
+from test_busy import pyq_cli
 
 ITEMS = 10_000
 
@@ -170,3 +173,16 @@ def test_progress_is_readable_while_running_and_its_writes_are_throttled(r, clie
     monitor_conn.close()
     print(f"\n{count} progress reports in {elapsed:.1f}s -> {len(writes)} write(s)")
     assert 2 <= len(writes) <= elapsed / 0.5 + 3
+
+
+@pytest.mark.slow
+def test_pyq_busy_and_the_dashboard_show_a_running_jobs_progress(tmp_path, r, client, redis_url):
+    jid = Recording.perform_async(400, 0.05)
+    with running_pool(tmp_path, redis_url, processes=1, heartbeat_interval=0.5, require=["iterjobs"]):
+        wait_until(lambda: r.llen(DONE) >= 20 and pyq.progress(jid) is not None)
+        wait_until(lambda: any(r.hlen(f"{i.decode()}:work") for i in r.smembers("processes")))
+        [row] = json.loads(pyq_cli(tmp_path, redis_url, "busy", "--json").stdout)
+        page = Views(r, Keys()).dashboard("token").decode()
+    assert row["jid"] == jid and row["progress"]["total"] == 400 and 0 < row["progress"]["done"] < 400
+    busy_table = page.split("Busy", 1)[1]
+    assert "/400 (" in busy_table

@@ -41,6 +41,14 @@ class Progress:
             return None
         return min(1.0, self.done / self.total)
 
+    @property
+    def label(self) -> str:
+        """One short line for ``pyq busy`` and the dashboard: ``37/100 (37%) importing``."""
+        counted = f"{self.done}" if self.total is None else f"{self.done}/{self.total}"
+        fraction = self.fraction
+        share = "" if fraction is None else f" ({fraction:.0%})"
+        return f"{counted}{share}{f' {self.message}' if self.message else ''}"
+
     def as_dict(self) -> dict[str, Any]:
         return {"done": self.done, "total": self.total, "message": self.message, "updated_at": self.updated_at}
 
