@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import pytest
 import redis
 
+import pyq
+import pyq.testing
 from iterjobs import DONE, HOOKS, Recording
 from pool import running_worker, wait_until
 from pyq.iteration import (
+    IterableJob,
     IterationState,
     StateStore,
     array_enumerator,
@@ -90,3 +94,23 @@ def test_keyset_enumerator_fetches_pages_after_the_cursor_key() -> None:
     calls.clear()
     pages = [page for page, _ in keyset_enumerator(fetch, key=lambda row: row["id"], cursor=None, pages=True)]
     assert [len(p) for p in pages] == [4, 4, 3] and calls == [None, 4, 8, 11]
+
+
+class Collect(IterableJob):
+    items: ClassVar[list[int]] = []
+
+    def build_enumerator(self, count: int, *, cursor: Any) -> Any:
+        return range_enumerator(0, count, cursor=cursor)
+
+    def each_iteration(self, item: int, count: int) -> None:
+        Collect.items.append(item)
+
+
+def test_inline_mode_runs_every_item_without_redis_and_the_arguments_are_checked() -> None:
+    with pyq.testing.inline():
+        Collect.perform_async(5)
+    assert Collect.items == [0, 1, 2, 3, 4]
+    with pytest.raises(TypeError):
+        Collect.perform_async(5, 6)
+    with pytest.raises(TypeError, match="not perform"):
+        type("Bad", (IterableJob,), {"perform": lambda self: None})
