@@ -51,7 +51,8 @@ def test_busy_and_queues_show_ruby_sidekiq_and_pyq_processes(tmp_path: Path, red
     assert (py_row["class"], py_row["args"], py_row["queue"]) == ("Sleepy", ["busy", 30], "default")
     for row in busy:
         assert row["run_at"] > 0 and 0 <= row["runtime_s"] < 30
-    assert table.splitlines()[0].split() == ["process", "jid", "class", "args", "started", "runtime_s"]
+    assert table.splitlines()[0].split() == ["process", "jid", "class", "args", "started", "runtime_s",
+                                              "progress"]
     assert any(ruby_jid in line and "SlowJob" in line and "[30]" in line for line in table.splitlines())
     # And pyq queues marks the queue that no live process serves
     assert [len(queues[name]["served_by"]) for name in ("default", "ruby", "nobody")] == [1, 1, 0]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import redis
-from examples import csv_import, nightly_cleanup, payments, quote, report, welcome_email
+from examples import csv_import, nightly_cleanup, payments, quote, report, resumable_import, welcome_email
 
 import pyq
 from pool import kill_group, wait_until
@@ -217,3 +217,42 @@ def test_a_quote_is_returned_to_the_caller_and_a_refusal_raises(client: Client, 
         with pytest.raises(pyq.JobFailed, match="no shipping to XX"):
             refused.result(timeout=10)
     assert (handle.status(), refused.status()) == ("done", "dead")
+
+
+# --- resumable_import ------------------------------------------------------------------------------------
+
+def test_resumable_import_survives_a_deploy_and_reports_progress(client: Client, r: redis.Redis,
+                                                                  tmp_path: Path) -> None:
+    # Given a 4,000-row file being imported by a pool
+    path = write_csv(tmp_path / "users.csv", 4_000)
+    jid = resumable_import.ImportUsers.perform_async(str(path))
+    args = [sys.executable, "-m", "pyq", "-c", "2", "-P", "1", "-t", "10", "-rexamples.resumable_import", "-qlow"]
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYQ_")}, "REDIS_URL": client.url,
+           "PYTHONPATH": os.pathsep.join((str(ROOT / "src"), str(ROOT)))}
+
+    log = open(tmp_path / "pool.log", "ab")  # noqa: SIM115 - shared by both pools, closed at the end
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+    proc = start()
+    try:
+        wait_until(lambda: r.hlen(resumable_import.USERS_KEY) >= 200, timeout=30)
+        # When a deploy stops the pool with TERM mid-file
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        during = pyq.progress(jid)
+        stopped_at = r.hlen(resumable_import.USERS_KEY)
+        assert r.hget(f"it-{jid}", "ex") == b"1" and r.llen("queue:low") == 1
+        # and the new release's pool picks the job up
+        proc = start()
+        wait_until(lambda: not r.exists(f"it-{jid}"), timeout=60)
+    finally:
+        kill_group(proc)
+        log.close()
+    # Then every row is imported, the run resumed where it stopped, and the progress reads all done
+    assert 0 < stopped_at < 4_000 and during is not None and during.total == 4_000
+    assert r.hlen(resumable_import.USERS_KEY) == 4_000
+    final = pyq.progress(jid)
+    assert final is not None and (final.done, final.total) == (4_000, 4_000)

@@ -9,6 +9,7 @@ executor thread and each asyncio task sees its own job.
 from __future__ import annotations
 
 import contextvars
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +20,11 @@ if TYPE_CHECKING:
 
     from .fetch import UnitOfWork
     from .job import JobDefinition
+    from .job_progress import Reporter
     from .keys import Keys
     from .scripts import DeadLimits
+
+log = logging.getLogger("pyq.progress")
 
 
 @dataclass
@@ -39,6 +43,7 @@ class JobContext:
     instance: Any = field(repr=False, default=None)  #: the pyq.Job instance of a class job
     stop_event: threading.Event | None = field(repr=False, default=None)  #: set once the worker stops
     dead: DeadLimits | None = field(repr=False, default=None)  #: the worker's dead-set trim; None = Config's
+    _progress: Reporter | None = field(repr=False, default=None, init=False)
 
     @property
     def jid(self) -> str:
@@ -69,6 +74,30 @@ class JobContext:
     def stopping(self) -> bool:
         """True once the worker is shutting down: a long job may save its place and return."""
         return self.stop_event is not None and self.stop_event.is_set()
+
+    def progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
+        """Report progress, readable with ``pyq.progress(jid)``; throttled, so calling it per item is cheap.
+
+        ``total`` and ``message`` left None keep the values reported before.
+        """
+        self.progress_reporter().report(done, total, message)
+
+    def progress_reporter(self) -> Reporter:
+        """This job's progress reporter (made on first use: a job that reports nothing costs nothing)."""
+        if self._progress is None:
+            from .job_progress import Reporter
+
+            self._progress = Reporter(self.redis, self.keys, self.jid)
+        return self._progress
+
+    def close(self) -> None:
+        """The job ended: write the progress report that the throttle held back."""
+        if self._progress is None:
+            return
+        try:
+            self._progress.flush()
+        except Exception as exc:  # a lost progress write must not unsettle a settled job
+            log.warning("cannot write the last progress of jid=%s: %s", self.jid, exc)
 
 
 #: Why a job counted in ``stat:failed``: it raised, it could not start (and why), or its workers kept dying.

@@ -35,5 +35,14 @@ class ArgumentError(PyqError, TypeError):
     wire_name = "ArgumentError"
 
 
+class Requeued(PyqError):
+    """Raised by a job that wants to run again later from its queue, not as a failure (an iterable job
+    interrupted by a stop or by its ``max_iteration_runtime``, Sidekiq's ``Interrupted``).
+
+    The processor puts the job back at the back of its queue, leaving the in-flight list in the same
+    step; it is neither acked nor retried, and keeps its jid.
+    """
+
+
 class Shutdown(BaseException):  # noqa: N818 - a control-flow signal like KeyboardInterrupt
     """Raised inside a job interrupted by shutdown: not a failure, never retried, not acked."""

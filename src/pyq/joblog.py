@@ -48,6 +48,14 @@ def interrupted(ctx: JobContext) -> None:
     job_log.warning("interrupted by a hurried stop: it runs again from its queue", extra=job_fields(ctx.job, ctx.queue))
 
 
+def requeued(ctx: JobContext, exc: BaseException, pushed: bool) -> None:
+    """A job that put itself back on its queue (an interrupted iterable job)."""
+    if pushed:
+        job_log.info("requeued: %s", exc, extra=job_fields(ctx.job, ctx.queue))
+    else:
+        job_log.info("requeue skipped, no longer in flight: %s", exc, extra=job_fields(ctx.job, ctx.queue))
+
+
 def decision(outcome: Decision, queue: str) -> None:
     """Where the failed job went: the retry set (when), the dead set, or nowhere."""
     job = outcome.job

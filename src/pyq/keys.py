@@ -88,6 +88,7 @@ class Keys:
     process_workers = Named("{}:workers")      #: its running jobs, the Sidekiq 6.0-6.4 name
     process_signals = Named("{}-signals")      #: its remote signals (the Web UI's Quiet and Stop)
     process_cleanup = Fixed("process_cleanup")  #: the lock of the once-a-minute registry prune
+    iteration = Named("it-{}")                 #: an iterable job's state (Sidekiq 7.3): ex, c, rt, cancelled
 
     def stat(self, name: str, day: str | None = None) -> str:
         """``stat:processed`` or ``stat:processed:YYYY-MM-DD`` (UTC day)."""
@@ -105,6 +106,7 @@ class Keys:
     inflight_owners = Fixed("pyq:inflight-owners")  #: identities owning an in-flight list (orphan recovery)
     result = Named("pyq:result:{}")            #: a job's stored result: a list of one msgpack blob (results.py)
     crashes = Named("pyq:crashes:{}")          #: worker crashes while running one jid (poison-job guard)
+    progress = Named("pyq:progress:{}")        #: a job's reported progress: done, total, message, at
 
     # --- sidekiq-cron (2.x layout with a namespace; 1.x without) ----------------
     def cron_jobs(self, namespace: str | None = "default") -> str:

@@ -21,6 +21,8 @@ Life of a job here:
    Exception -> :class:`pyq.settle.Settler` (:func:`retry.decide`,
    ``lua/fail.lua``, then hooks). An exception caused by :class:`Shutdown` ->
    nothing: the job stays in flight and the worker's shutdown puts it back.
+   :class:`Requeued` (an interrupted iterable job) -> back to its queue
+   (``lua/reenqueue.lua``), neither acked nor failed.
 
 While a job runs it is :func:`pyq.current` (a context variable, so per thread
 and per asyncio task). Every stored failure, whether the job ran or could not
@@ -38,7 +40,7 @@ from typing import Any
 from . import context, joblog, middleware, payload, results
 from .context import Failure, JobContext
 from .error_fields import caused_by_shutdown
-from .errors import ArgumentError, InvalidPayload, Shutdown
+from .errors import ArgumentError, InvalidPayload, Requeued, Shutdown
 from .fetch import Acker, UnitOfWork
 from .job import JobDefinition, call_parts, resolve
 from .keys import Keys
@@ -133,13 +135,13 @@ class Processor:
         else:
             self._succeeded(ctx, started, returned)
         finally:
+            ctx.close()
             context.leave(token)
 
     async def run_async(self, ctx: JobContext) -> None:
         """Run an ``async def`` job on the worker's event loop and settle it (in its own task, so its own context)."""
         context.enter(ctx)
         started = joblog.started(ctx)
-
         returned: list[Any] = []
 
         async def perform() -> Any:
@@ -157,6 +159,8 @@ class Processor:
             self._settle_error(ctx, exc, started)
         else:
             self._succeeded(ctx, started, returned)
+        finally:
+            ctx.close()
 
     def _chain(self, ctx: JobContext) -> list[ServerMiddleware]:
         chain = [*middleware.server_middleware, *self.middleware]
@@ -179,11 +183,22 @@ class Processor:
         if caused_by_shutdown(exc):
             joblog.interrupted(ctx)
             return
+        if isinstance(exc, Requeued):
+            self._requeue(ctx, exc)
+            return
         joblog.failed(ctx, exc, started)
         try:
             self.settler.fail(ctx.unit, _as_fetched(ctx), exc, ctx.definition, ctx.instance)
         except Exception:
             log.exception("cannot settle failed job jid=%s; it stays in flight until recovered", ctx.job.get("jid"))
+
+    def _requeue(self, ctx: JobContext, exc: Requeued) -> None:
+        try:
+            pushed = self.settler.requeue(ctx.unit, _as_fetched(ctx))
+        except Exception:
+            log.exception("cannot requeue jid=%s; it stays in flight until recovered", ctx.job.get("jid"))
+            return
+        joblog.requeued(ctx, exc, pushed)
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -255,6 +255,13 @@ def requeue(keys: Keys, identity: str, /, *, wake_cap: int = WAKE_CAP,
                 (keys.prefix, wake_cap, *(x for pair in pairs for x in pair)))
 
 
+def reenqueue(keys: Keys, identity: str, queue_name: str, /, *, raw: bytes, payload: str,
+              wake_cap: int = WAKE_CAP) -> Call:
+    """A running job leaves ``identity``'s in-flight list for the back of its queue (as ``payload``)."""
+    return Call("reenqueue", (keys.inflight(identity), keys.queues, keys.queue(queue_name), keys.wake(queue_name)),
+                (queue_name, raw, payload, wake_cap))
+
+
 def lock_push(keys: Keys, digest: str, queue_name: str, /, *, jid: str, pttl: int, lock_type: str,
               lock_score: str, now_s: float, at_s: float | None, wake_cap: int = WAKE_CAP,
               payload: str | None = None) -> Call:

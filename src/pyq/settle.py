@@ -76,6 +76,21 @@ class Settler:
             self._after_death(decision, exc, after_discard)
         return decision
 
+    def requeue(self, unit: UnitOfWork, job: dict[str, Any]) -> bool:
+        """Put a job that raised :class:`~pyq.errors.Requeued` back on its queue with a fresh ``enqueued_at``.
+
+        False when it was no longer in flight (a hurried stop or a recovery put it back already).
+        """
+        job = {**job, "enqueued_at": payload.timestamp(None, payload.time_style_of(job))}
+        call = scripts.reenqueue(self.keys, self.identity, unit.queue, raw=unit.raw, payload=payload.dumps(job))
+        for attempt in range(4):
+            try:
+                return bool(call.run(self.redis))
+            except RedisError as exc:
+                log.error("cannot requeue jid=%s (attempt %d): %s", job.get("jid"), attempt + 1, exc)
+                time.sleep(min(2.0, 0.2 * 2**attempt))
+        return bool(call.run(self.redis))
+
     def bury_poison(self, unit: UnitOfWork, exc: InvalidPayload) -> None:
         """A payload that is not a job goes to the dead set, wrapped in a job Ruby's Web UI can show."""
         now_s = time.time()

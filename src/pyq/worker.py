@@ -175,7 +175,9 @@ class Worker:
                 outage.failed(exc, 1.0)
                 self.stopping.wait(1.0)
                 continue
-            if units:
+            if units and self.stopping.is_set():  # landed after the stop began (a push woke the idle wait)
+                self.fetcher.put_back(units)
+            elif units:
                 self._dispatch(units)
 
     def _idle_wait(self) -> list[UnitOfWork]:

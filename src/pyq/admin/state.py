@@ -54,14 +54,19 @@ def _queues_text(rows: list[dict[str, Any]]) -> str:
 @click.command(cls=AdminCommand)
 @admin
 def busy(s: Session, as_json: bool) -> None:
-    """Jobs running now in every live process (pyq and Ruby Sidekiq): process, jid, class, args, start, runtime."""
+    """Jobs running now in every live process (pyq and Ruby Sidekiq): process, jid, class, args, start, runtime,
+    and the progress a job reported."""
     now_s = time.time()
     rows = [_busy_row(process.identity, work, now_s) for process, work in s.api.busy()]
     rows.sort(key=lambda row: (row["run_at"] or now_s, row["process"]))
+    progress = s.api.progress([str(b["jid"]) for b in rows])
+    for b in rows:
+        found = progress.get(str(b["jid"]))
+        b["progress"] = found.as_dict() if found is not None else None
     show(as_json, rows, lambda: table(
-        ("process", "jid", "class", "args", "started", "runtime_s"),
-        [(b["process"], b["jid"], b["class"], _short(json.dumps(b["args"])), when(b["run_at"]), b["runtime_s"])
-         for b in rows]))
+        ("process", "jid", "class", "args", "started", "runtime_s", "progress"),
+        [(b["process"], b["jid"], b["class"], _short(json.dumps(b["args"])), when(b["run_at"]), b["runtime_s"],
+          progress[str(b["jid"])].label if str(b["jid"]) in progress else "") for b in rows]))
 
 
 def _busy_row(identity: str, work: Any, now_s: float) -> dict[str, Any]:

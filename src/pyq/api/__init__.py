@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..job_progress import Progress
+from ..job_progress import read_many as read_progress
 from ..keys import Keys
 from .entry import Entry
 from .processes import ProcessInfo, Work, read_processes, read_work, serving, signal_process
@@ -59,6 +61,10 @@ class Api(QueueOps, SetOps):
         """Every running job of every live process (pyq and Ruby Sidekiq), with the process running it."""
         procs = self.processes() if processes is None else processes
         return [(p, work) for p in procs for work in self.process_work(p.identity)]
+
+    def progress(self, jids: list[str]) -> dict[str, Progress]:
+        """jid -> the progress it last reported, for those of ``jids`` that reported any (one round trip)."""
+        return read_progress(self.redis, self.keys, jids)
 
     def process_signal(self, identity: str, action: str) -> str:
         """Ask ``identity`` to ``quiet``, ``stop`` or ``dump``; returns the signal sent."""

@@ -60,19 +60,28 @@ class Job(metaclass=_JobMeta):
 
     def __init_subclass__(cls, name: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.perform is Job.perform:
+        if cls._is_abstract():
             return  # an abstract base for other jobs
         options = {k: getattr(cls, k) for k in (*PAYLOAD_OPTIONS, *POLICY_OPTIONS) if hasattr(cls, k)}
         for hook in HOOKS:
             if hook in options and callable(options[hook]):
                 options[hook] = getattr(cls, hook)
         definition = JobDefinition(cls._run, name or f"{cls.__module__}.{cls.__qualname__}", options, cls)
-        definition.signature = inspect.signature(cls.perform).replace(
-            parameters=list(inspect.signature(cls.perform).parameters.values())[1:]
-        )
+        definition.signature = cls._arguments_signature()
         definition.is_async = inspect.iscoroutinefunction(cls.perform)
         cls._definition, cls.wire_name = definition, definition.name
         _register(definition)
+
+    @classmethod
+    def _is_abstract(cls) -> bool:
+        """True for a base class that defines no work of its own (it is not registered)."""
+        return cls.perform is Job.perform
+
+    @classmethod
+    def _arguments_signature(cls) -> inspect.Signature:
+        """The signature the payload's ``args`` must fit: ``perform``'s, without ``self``."""
+        signature = inspect.signature(cls.perform)
+        return signature.replace(parameters=list(signature.parameters.values())[1:])
 
     @classmethod
     def _run(cls, *args: Any, **kwargs: Any) -> Any:

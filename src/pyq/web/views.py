@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..api import Api
+from ..job_progress import Progress
 from ..keys import Keys
 from . import render
 from .render import button, cell
@@ -47,10 +48,13 @@ class Views:
                               "processes")
 
     def _busy(self) -> str:
+        running = [(p, w) for p in self.api.processes() for w in self.api.process_work(p.identity)]
+        progress = self.api.progress([str(w.job.get("jid", "")) for _, w in running])
         rows = [(cell(p.identity), cell(w.thread), cell(w.queue), cell(w.job.get("wrapped") or w.job.get("class")),
-                 cell(render.when(w.run_at)))
-                for p in self.api.processes() for w in self.api.process_work(p.identity)]
-        return render.section("Busy", ("process", "thread", "queue", "class", "started (UTC)"), rows, "busy")
+                 cell(render.when(w.run_at)), cell(_progress_label(progress.get(str(w.job.get("jid", ""))))))
+                for p, w in running]
+        return render.section("Busy", ("process", "thread", "queue", "class", "started (UTC)", "progress"), rows,
+                              "busy")
 
     def _set(self, name: str, title: str, token: str) -> str:
         rows = []
@@ -84,3 +88,7 @@ class Views:
             raise ValueError(f"unknown action {action!r} or missing set/jid")
         done = self.api.set_retry(set_name, jid) if action == "retry" else self.api.set_delete(set_name, jid)
         return f"{action} {jid}: " + ("done" if done else "already gone")
+
+
+def _progress_label(progress: Progress | None) -> str:
+    return progress.label if progress is not None else ""
