@@ -104,6 +104,9 @@ class Keys:
     inflight = Named("pyq:inflight:{}")        #: raw payloads a process fetched and has not finished
     wake = Named("pyq:wake:{}")                #: wake-up markers that pyq's enqueue and promotion push
     inflight_owners = Fixed("pyq:inflight-owners")  #: identities owning an in-flight list (orphan recovery)
+    cancelled = Fixed("pyq:cancelled")         #: audit zset of cancelled jobs (JSON entries), score = cancel time
+    cancelled_count = Fixed("pyq:stat:cancelled")  #: jobs cancelled so far
+    cancel_channel = Fixed("pyq:cancel")       #: pub/sub channel: the jid of a job asked to stop while it runs
     result = Named("pyq:result:{}")            #: a job's stored result: a list of one msgpack blob (results.py)
     crashes = Named("pyq:crashes:{}")          #: worker crashes while running one jid (poison-job guard)
     progress = Named("pyq:progress:{}")        #: a job's reported progress: done, total, message, at

@@ -217,6 +217,13 @@ def ack(keys: Keys, identity: str, now_s: float | None = None, /, *, day_ttl_s: 
                 (day_ttl_s, *raws))
 
 
+def cancel(keys: Keys, source: Literal["queue", "schedule", "retry"], queue_name: str = "", /, *, raw: bytes,
+           record: str, now_s: float, keep_s: int) -> Call:
+    """Take ``raw`` out of queue ``queue_name``, the schedule or the retry set; keep ``record`` in the audit list."""
+    source_key = keys.queue(queue_name) if source == "queue" else getattr(keys, source)
+    return Call("cancel", (source_key, keys.cancelled, keys.cancelled_count), (raw, record, repr(float(now_s)), keep_s))
+
+
 def store_results(keys: Keys, /, *, triples: Iterable[tuple[str, int, bytes]]) -> Call:
     """Store (jid, ttl_s, msgpack blob) results of finished jobs, each under ``pyq:result:JID``."""
     return Call("store_results", (), (keys.prefix, *(x for triple in triples for x in triple)))
