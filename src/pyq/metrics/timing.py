@@ -5,7 +5,8 @@ metric family. For ``async def`` jobs it offers ``async_call``, which
 :mod:`pyq.middleware` awaits on the event loop, so the timing covers the job
 itself without a thread hop per job. A :class:`~pyq.errors.Shutdown` interruption
 is neither a success nor a failure and is not recorded: the job goes back to
-its queue and runs again.
+its queue and runs again. A :class:`~pyq.errors.Requeued` run (an iterable job that
+stopped and put itself back) is recorded as a run that did not fail.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
+
+from ..errors import Requeued
 
 
 class Recorder(Protocol):
@@ -31,8 +34,8 @@ class TimedMiddleware:
         started = time.perf_counter()
         try:
             result = call_next()
-        except (Exception, SystemExit):
-            self._report(ctx, time.perf_counter() - started, True)
+        except (Exception, SystemExit) as exc:
+            self._report(ctx, time.perf_counter() - started, not isinstance(exc, Requeued))
             raise
         self._report(ctx, time.perf_counter() - started, False)
         return result
@@ -42,8 +45,8 @@ class TimedMiddleware:
         started = time.perf_counter()
         try:
             result = await call_next()
-        except (Exception, SystemExit):
-            self._report(ctx, time.perf_counter() - started, True)
+        except (Exception, SystemExit) as exc:
+            self._report(ctx, time.perf_counter() - started, not isinstance(exc, Requeued))
             raise
         self._report(ctx, time.perf_counter() - started, False)
         return result
