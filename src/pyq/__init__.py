@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._version import __version__
+from .cancellation import cancel as _cancel
 from .client import Client, configure
 from .client import default_client as _default_client
 from .context import JobContext, current
@@ -30,6 +31,13 @@ def progress(jid: str, client: Client | None = None) -> Progress | None:
     return _read_progress(c.redis, c.keys, jid)
 
 
+def cancel(jid: str, *, client: Client | None = None) -> str:
+    """Cancel job ``jid``; returns where it was (queued, scheduled, retrying, running, dead, unknown). See
+    :mod:`pyq.cancellation`: a waiting job is taken out, a running one is asked to stop."""
+    c = client or _default_client()
+    return _cancel(c.redis, c.keys, jid, keep_s=c.dead.timeout_s)
+
+
 def result(jid: str, timeout: float | None = None, *, client: Client | None = None) -> object:
     """A job's stored result (jobs pushed with ``result_ttl``), from any process; see :meth:`JobHandle.result`."""
     return JobHandle(jid, client or _default_client()).result(timeout)
@@ -37,4 +45,4 @@ def result(jid: str, timeout: float | None = None, *, client: Client | None = No
 
 __all__ = ["Client", "ConfigError", "InvalidPayload", "IterableJob", "Job", "JobContext", "JobFailed", "JobHandle",
            "Progress", "PyqError", "UnknownJob", "__version__", "add_client_middleware", "add_server_middleware",
-           "configure", "current", "job", "on_death", "progress", "result"]
+           "cancel", "configure", "current", "job", "on_death", "progress", "result"]

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from .errors import PyqError
 from .keys import Keys
+from .locate import locate
 
 log = logging.getLogger("pyq.results")
 
@@ -122,8 +123,7 @@ def result(redis: Any, keys: Keys, jid: str, timeout_s: float | None = None) -> 
 
 
 def status(redis: Any, keys: Keys, jid: str, queue: str | None = None) -> str:
-    """Where the job is now: one of :data:`STATUSES`. Scans the sets and lists it may sit in, as
-    Sidekiq's API finds a job by jid, so it costs time in proportion to their size."""
+    """Where the job is now: one of :data:`STATUSES` (a stored result says done or dead, else :func:`locate`)."""
     blob = redis.lindex(keys.result(jid), 0)
     if blob is not None:
         try:
@@ -131,40 +131,7 @@ def status(redis: Any, keys: Keys, jid: str, queue: str | None = None) -> str:
             return "done"
         except JobFailed:
             return "dead"
-    needle = f'"jid":"{jid}"'.encode()
-    for name, key in (("retrying", keys.retry), ("scheduled", keys.schedule), ("dead", keys.dead)):
-        if any(needle in raw for raw, _ in redis.zscan_iter(key, match=f"*{jid}*")):
-            return name
-    if _running(redis, keys, jid.encode(), needle):
-        return "running"
-    queues = [queue] if queue else [q.decode() for q in redis.smembers(keys.queues)]
-    if any(_in_list(redis, keys.queue(q), needle) for q in queues):
-        return "queued"
-    return "unknown"
-
-
-def _running(redis: Any, keys: Keys, jid: bytes, needle: bytes) -> bool:
-    """In a pyq process's in-flight list, or in any process's busy hash (Sidekiq 6.0-6.4's name and 6.5+'s;
-    a 7.x busy entry holds the payload as an escaped string, so there the bare jid is looked for)."""
-    for identity in redis.smembers(keys.processes):
-        name = identity.decode()
-        if _in_list(redis, keys.inflight(name), needle):
-            return True
-        for busy in (keys.process_work(name), keys.process_workers(name)):
-            if any(jid in work for work in redis.hvals(busy)):
-                return True
-    return False
-
-
-def _in_list(redis: Any, key: str, needle: bytes, page: int = 1000) -> bool:
-    start = 0
-    while True:
-        items = redis.lrange(key, start, start + page - 1)
-        if any(needle in raw for raw in items):
-            return True
-        if len(items) < page:
-            return False
-        start += page
+    return locate(redis, keys, jid, queue).place
 
 
 class JobHandle(str):
