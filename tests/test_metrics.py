@@ -100,6 +100,7 @@ def test_redis_collector_reports_queues_sets_and_processes(r: redis.Redis, clien
     r.zadd("dead", {'{"class":"A","args":[],"jid":"d1"}': time.time()})
     client.push({"class": "A", "args": [], "at": time.time() + 60})
     r.sadd("processes", "h:1:abc", "h:2:gone")
+    r.set("pyq:stat:cancelled", 2)
     r.hset("h:1:abc", mapping={"info": '{"hostname":"h","pid":1,"concurrency":5}', "busy": 3, "beat": time.time()})
     registry = CollectorRegistry()
     registry.register(RedisCollector(r, Keys()))
@@ -114,6 +115,7 @@ def test_redis_collector_reports_queues_sets_and_processes(r: redis.Redis, clien
     assert got[("pyq_dead_set_size", ())] == 1
     assert got[("pyq_scheduled_set_size", ())] == 1
     assert got[("pyq_busy_slots", ())] == 3
+    assert got[("pyq_jobs_cancelled_total", ())] == 2
     assert got[("pyq_processes", ())] == 1
     assert got[("pyq_redis_up", ())] == 1
 
