@@ -9,14 +9,14 @@ executor thread and each asyncio task sees its own job.
 from __future__ import annotations
 
 import contextvars
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import payload
+from .errors import JobCancelled, JobTimeout, Shutdown
 
 if TYPE_CHECKING:
-    import threading
-
     from .fetch import UnitOfWork
     from .job import JobDefinition
     from .keys import Keys
@@ -39,6 +39,9 @@ class JobContext:
     instance: Any = field(repr=False, default=None)  #: the pyq.Job instance of a class job
     stop_event: threading.Event | None = field(repr=False, default=None)  #: set once the worker stops
     dead: DeadLimits | None = field(repr=False, default=None)  #: the worker's dead-set trim; None = Config's
+    time_limit_s: float | None = None  #: the job's ``timeout``, else the config's ``job_timeout``; None = no limit
+    cancel_event: threading.Event = field(repr=False, default_factory=threading.Event)  #: set by pyq.cancel
+    timeout_event: threading.Event = field(repr=False, default_factory=threading.Event)  #: set at the limit
 
     @property
     def jid(self) -> str:
@@ -69,6 +72,30 @@ class JobContext:
     def stopping(self) -> bool:
         """True once the worker is shutting down: a long job may save its place and return."""
         return self.stop_event is not None and self.stop_event.is_set()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once :func:`pyq.cancel` cancelled this job (a running worker hears of it within milliseconds)."""
+        return self.cancel_event.is_set()
+
+    @property
+    def timed_out(self) -> bool:
+        """True once the job ran past its time limit."""
+        return self.timeout_event.is_set()
+
+    @property
+    def interrupted(self) -> bool:
+        """True once the worker is stopping, the job is cancelled or its time limit passed: a loop should stop."""
+        return self.timed_out or self.cancelled or self.stopping
+
+    def raise_if_interrupted(self) -> None:
+        """Raise why the job should stop: JobTimeout, JobCancelled, or Shutdown (the job is put back)."""
+        if self.timed_out:
+            raise JobTimeout(f"{self.name} ran past its {self.time_limit_s:g}s time limit")
+        if self.cancelled:
+            raise JobCancelled(f"{self.name} jid={self.jid} was cancelled")
+        if self.stopping:
+            raise Shutdown("the worker is stopping")
 
 
 #: Why a job counted in ``stat:failed``: it raised, it could not start (and why), or its workers kept dying.

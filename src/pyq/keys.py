@@ -88,6 +88,7 @@ class Keys:
     process_workers = Named("{}:workers")      #: its running jobs, the Sidekiq 6.0-6.4 name
     process_signals = Named("{}-signals")      #: its remote signals (the Web UI's Quiet and Stop)
     process_cleanup = Fixed("process_cleanup")  #: the lock of the once-a-minute registry prune
+    iteration = Named("it-{}")                 #: Sidekiq 7.3 iteration state of a jid (``cancelled`` field)
 
     def stat(self, name: str, day: str | None = None) -> str:
         """``stat:processed`` or ``stat:processed:YYYY-MM-DD`` (UTC day)."""
@@ -104,6 +105,9 @@ class Keys:
     wake = Named("pyq:wake:{}")                #: wake-up markers that pyq's enqueue and promotion push
     inflight_owners = Fixed("pyq:inflight-owners")  #: identities owning an in-flight list (orphan recovery)
     crashes = Named("pyq:crashes:{}")          #: worker crashes while running one jid (poison-job guard)
+    cancelled = Fixed("pyq:cancelled")         #: zset audit of cancelled jobs, scored by cancel time
+    cancelled_count = Fixed("pyq:stat:cancelled")  #: how many jobs pyq.cancel found and cancelled
+    cancel_channel = Fixed("pyq:cancel")       #: pub/sub channel: the jid of a running job just cancelled
 
     # --- sidekiq-cron (2.x layout with a namespace; 1.x without) ----------------
     def cron_jobs(self, namespace: str | None = "default") -> str:

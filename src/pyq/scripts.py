@@ -272,3 +272,14 @@ def kill(keys: Keys, source: Literal["retry", "schedule"] | None = None, /, *, j
     """Bury ``job`` in the dead set now (trimmed); with ``source``, only if it still leaves that set."""
     script_keys = (keys.dead,) if source is None else (keys.dead, getattr(keys, source))
     return Call("kill", script_keys, (job, repr(float(now_s)), dead.timeout_s, dead.max_jobs))
+
+
+#: Seconds Sidekiq 7.3 keeps an ``it-JID`` iteration hash (its ``STATE_TTL``: 30 days).
+ITERATION_TTL_S = 30 * 24 * 3600
+
+
+def cancel(keys: Keys, jid: str, source_key: str, /, *, kind: Literal["list", "zset", "running"], member: str | bytes,
+           now_s: float, audit_ttl_s: int, iteration_ttl_s: int = ITERATION_TTL_S, entry: str) -> Call:
+    """Remove ``member`` from ``source`` (a full key), or flag the running job; audit and count it."""
+    return Call("cancel", (source_key, keys.cancelled, keys.iteration(jid), keys.cancelled_count),
+                (kind, member, repr(float(now_s)), audit_ttl_s, iteration_ttl_s, entry, keys.prefix, jid))
