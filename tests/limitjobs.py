@@ -81,3 +81,16 @@ async def async_cooperative(token: str) -> None:
 @pyq.job(name="Fails", retry=3)
 def fails(token: str) -> None:
     raise RuntimeError(f"fails {token}")
+
+
+@pyq.job(name="NotesTimeout")
+def notes_timeout(token: str) -> None:
+    """Sees JobTimeout at its limit and records what its context says then."""
+    ctx = pyq.current()
+    assert ctx is not None
+    try:
+        while True:
+            time.sleep(0.001)
+    except pyq.JobTimeout:
+        conn().rpush("test:stopped", f"{token}:{int(ctx.interrupted)}:{int(ctx.cancelled)}")
+        ctx.raise_if_interrupted()

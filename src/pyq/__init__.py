@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from ._version import __version__
+from .cancel import cancel, cancelled_jobs
 from .client import Client, configure
 from .client import default_client as _default_client
 from .context import JobContext, current
-from .errors import ConfigError, InvalidPayload, PyqError, UnknownJob
+from .errors import ConfigError, InvalidPayload, JobCancelled, JobTimeout, PyqError, UnknownJob
 from .job import Job, job
 from .job import add_option_check as _add_option_check
 from .job import lock_args_method as _lock_args_method
@@ -20,5 +21,6 @@ _set_client_source(_default_client)  # perform_async & co. without client= push 
 _set_lock_args_lookup(_lock_args_method)  # unique jobs take lock_args from the pushed class's definition
 _add_option_check(_check_lock_options)  # an unknown lock type fails when the job is defined
 
-__all__ = ["Client", "ConfigError", "InvalidPayload", "Job", "JobContext", "PyqError", "UnknownJob", "__version__",
-           "add_client_middleware", "add_server_middleware", "configure", "current", "job", "on_death"]
+__all__ = ["Client", "ConfigError", "InvalidPayload", "Job", "JobCancelled", "JobContext", "JobTimeout", "PyqError",
+           "UnknownJob", "__version__", "add_client_middleware", "add_server_middleware", "cancel", "cancelled_jobs",
+           "configure", "current", "job", "on_death"]
