@@ -7,6 +7,7 @@ running job's ``it-JID`` hash gets Sidekiq 7.3's ``cancelled`` field.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -101,3 +102,19 @@ def test_interrupted_covers_the_time_limit_too(tmp_path: Path, redis_url: str, r
         assert raw == b"t1:1:0"  # interrupted, not cancelled
         (failed,) = wait_until(lambda: r.zrange("retry", 0, -1), timeout=5)
         assert json.loads(failed)["error_class"] == "pyq.JobTimeout"
+
+
+def test_a_stop_interrupts_a_cooperative_job_which_goes_back_to_its_queue(tmp_path: Path, redis_url: str,
+                                                                          r: redis.Redis, client: pyq.Client) -> None:
+    with running_pool(tmp_path, redis_url, **{**SETTINGS, "timeout": 20}) as proc:
+        jid = client.push({"class": "Cooperative", "args": ["t1"]})
+        wait_until(lambda: r.llen("test:started") == 1)
+        asked = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        stopped_in_s = time.monotonic() - asked
+    assert r.lindex("test:stopped", 0).decode().endswith(":0")  # interrupted by the stop, not cancelled
+    (back,) = r.lrange("queue:default", 0, -1)
+    assert json.loads(back)["jid"] == jid and r.zcard("retry") == 0 and r.zcard("dead") == 0
+    assert stopped_in_s < 5, stopped_in_s  # well before the 20 s shutdown timeout
+    assert not r.smembers("pyq:inflight-owners")

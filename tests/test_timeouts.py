@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,3 +104,21 @@ def test_the_limit_travels_in_the_payload_and_options_are_checked() -> None:
         pyq.job(timeout=0)(lambda: None)
     with pytest.raises(TypeError, match="timeout"):
         sleeps_forever.set(timeout="soon")
+
+
+@pytest.mark.parametrize(("key", "value"), [("job_timeout", "soon"), ("job_timeout", 0), ("timeout_grace", -1)])
+def test_a_bad_time_limit_setting_stops_the_start_with_one_line(tmp_path: Path, redis_url: str, key: str,
+                                                                value: object) -> None:
+    cfg = tmp_path / "bad.yml"
+    cfg.write_text(f"redis_url: {redis_url}\n{key}: {value}\n")
+    done = subprocess.run([sys.executable, "-m", "pyq", "-C", str(cfg)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and key in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_an_empty_job_timeout_means_no_limit(tmp_path: Path) -> None:
+    from pyq import config
+
+    cfg = tmp_path / "ok.yml"
+    cfg.write_text("job_timeout:\ntimeout_grace: 0.5\n")
+    loaded = config.load(cfg, env={})
+    assert loaded.job_timeout_s is None and loaded.timeout_grace_s == 0.5

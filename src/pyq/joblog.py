@@ -45,7 +45,7 @@ def failed(ctx: JobContext, exc: BaseException, started_s: float) -> None:
 
 
 def interrupted(ctx: JobContext) -> None:
-    job_log.warning("interrupted by a hurried stop: it runs again from its queue", extra=job_fields(ctx.job, ctx.queue))
+    job_log.warning("interrupted by the stop: it runs again from its queue", extra=job_fields(ctx.job, ctx.queue))
 
 
 def decision(outcome: Decision, queue: str) -> None:

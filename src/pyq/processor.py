@@ -36,7 +36,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from . import context, joblog, middleware, payload
+from redis.exceptions import RedisError
+
+from . import context, joblog, middleware, payload, scripts
 from .context import Failure, JobContext
 from .error_fields import caused_by_shutdown
 from .errors import ArgumentError, InvalidPayload, JobTimeout, Shutdown
@@ -139,6 +141,7 @@ class Processor:
             finally:
                 self._disarm(ctx)
         except Shutdown:
+            self._put_back(ctx)
             raise
         except BaseException as exc:  # a job's own BaseException must not take the executor thread down
             self._disarm(ctx)
@@ -165,6 +168,7 @@ class Processor:
             finally:
                 self._disarm(ctx)
         except Shutdown:
+            self._put_back(ctx)
             raise
         except asyncio.CancelledError as exc:
             if ctx.timed_out:  # the watchdog cancelled it at its time limit
@@ -178,6 +182,18 @@ class Processor:
             self._settle_error(ctx, exc, started)
         else:
             self._succeeded(ctx, started)
+
+    def _put_back(self, ctx: JobContext) -> None:
+        """A job that stopped for the shutdown goes back to the front of its queue (if still in flight here).
+
+        At the deadline the worker has already put it back, so this finds nothing; a job that stops
+        earlier by itself (``raise_if_interrupted()``) is put back here, as it leaves its slot.
+        """
+        joblog.interrupted(ctx)
+        try:
+            scripts.requeue(self.keys, self.identity, pairs=[(ctx.unit.queue, ctx.raw)]).run(self.redis)
+        except RedisError as exc:
+            log.error("cannot put jid=%s back (%s); it stays in flight and will be recovered", ctx.jid, exc)
 
     # --- time limits and cancellation -------------------------------------------------------
     def _arm(self, ctx: JobContext, task: asyncio.Task[Any] | None = None) -> None:
@@ -218,7 +234,7 @@ class Processor:
 
     def _settle_error(self, ctx: JobContext, exc: BaseException, started: float) -> None:
         if caused_by_shutdown(exc):
-            joblog.interrupted(ctx)
+            self._put_back(ctx)
             return
         if ctx.cancelled:
             self._settle_cancelled(ctx, ran=True)
