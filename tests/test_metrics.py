@@ -228,3 +228,14 @@ def test_pool_whose_metrics_port_is_taken_exits_2_before_forking(tmp_path: Path,
     [line] = [line for line in log.splitlines() if "ERROR" in line]
     assert f"metrics: cannot listen on 127.0.0.1:{port}" in line and "Traceback" not in log
     assert r.scard("processes") == 0
+
+
+def test_redis_collector_counts_cancelled_jobs(r: redis.Redis, client: Client) -> None:
+    import pyq
+
+    for _ in range(2):
+        pyq.cancel(client.push({"class": "A", "args": []}), client)
+    registry = CollectorRegistry()
+    registry.register(RedisCollector(r, Keys()))
+    got = samples(generate_latest(registry).decode())
+    assert got[("pyq_jobs_cancelled_total", ())] == 2

@@ -26,12 +26,13 @@ class RedisCollector:
         self.outage = Outage(log, "metrics")
 
     def collect(self) -> Iterator[Any]:
-        from prometheus_client.core import GaugeMetricFamily
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         from ..api import Api
 
         try:
             snap = Api(self.redis, self.keys).overview()
+            cancelled = int(self.redis.get(self.keys.cancelled_count) or 0)
         except Exception as exc:  # Redis down: report it instead of failing the whole scrape
             self.outage.failed(exc, retry_every_s=None)
             yield GaugeMetricFamily("pyq_redis_up", "1 when Redis answered this scrape.", value=0)
@@ -52,3 +53,5 @@ class RedisCollector:
         yield GaugeMetricFamily("pyq_busy_slots", "Jobs running now across live processes.", value=snap.busy)
         yield GaugeMetricFamily("pyq_processes", "Live worker processes (pyq and Sidekiq).",
                                 value=len(snap.processes))
+        yield CounterMetricFamily("pyq_jobs_cancelled", "Jobs pyq.cancel found and cancelled (pyq:stat:cancelled).",
+                                  value=cancelled)
