@@ -1,27 +1,44 @@
--- cancel: take a job that has not started out of its queue, the schedule or the retry set, and record it.
+-- cancel: take one job out of where pyq.cancel found it, or flag it cancelled while it runs; keep an audit entry.
 --
--- KEYS[1] source      list|zset  where the job waits: queue:NAME (a list), schedule or retry (zsets)
--- KEYS[2] cancelled   zset       pyq:cancelled, the audit list of cancelled jobs, score = cancel time
--- KEYS[3] count       string     pyq:stat:cancelled, jobs cancelled so far
--- ARGV[1] raw                the job's payload, byte for byte (its member in source)
--- ARGV[2] record             the JSON entry kept in the audit list
--- ARGV[3] now_s              epoch seconds: the entry's score, and the reference for the trim
--- ARGV[4] keep_s             audit entries older than this are dropped (the dead set's dead_timeout)
+-- KEYS[1] source_key  list|zset  queue:NAME, schedule, retry, or pyq:inflight:IDENTITY (running)
+-- KEYS[2] audit       zset    pyq:cancelled (entries scored by cancel time)
+-- KEYS[3] iteration   hash    it-JID (Sidekiq 7.3's iteration state; only its cancelled field is written)
+-- KEYS[4] count       string  pyq:stat:cancelled
+-- ARGV[1] kind               "list" (a queue), "zset" (schedule/retry) or "running" (an in-flight list)
+-- ARGV[2] member             the raw payload as found
+-- ARGV[3] now_s              epoch seconds of the cancel
+-- ARGV[4] audit_ttl_s        how long audit entries are kept (dead_timeout)
+-- ARGV[5] iteration_ttl_s    expiry set on the iteration hash (Sidekiq: 30 days)
+-- ARGV[6] entry              the audit entry (JSON)
+-- ARGV[7] prefix             the key prefix; the pub/sub channel running workers listen on is PREFIX.."pyq:cancel"
+-- ARGV[8] jid                the job's id, published on the channel
 --
--- Returns: 1 when the job was taken out and recorded, 0 when source no longer held it (it started,
--- or someone else moved it), and nothing changed.
+-- Returns: 1 when the job was still there (removed, or flagged while running), else 0.
 
-local source_key, cancelled_key, count_key = KEYS[1], KEYS[2], KEYS[3]
-local raw, record, now_text, keep_s = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local source_key, audit_key, iteration_key, count_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local kind, member, now_s = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local audit_ttl_s, iteration_ttl_s, entry, jid = tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[8]
+local channel = ARGV[7] .. "pyq:cancel"
 
-local removed
-if redis.call("TYPE", source_key)["ok"] == "list" then
-  removed = redis.call("LREM", source_key, 1, raw)
+local found = 0
+if kind == "list" then
+  found = redis.call("LREM", source_key, 1, member)
+elseif kind == "zset" then
+  found = redis.call("ZREM", source_key, member)
+elseif kind == "running" then
+  if redis.call("LPOS", source_key, member) then
+    found = 1
+    redis.call("HSETNX", iteration_key, "cancelled", math.floor(now_s))
+    redis.call("EXPIRE", iteration_key, iteration_ttl_s)
+    redis.call("PUBLISH", channel, jid)
+  end
 else
-  removed = redis.call("ZREM", source_key, raw)
+  return redis.error_reply("cancel: unknown kind " .. tostring(kind))
 end
-if removed == 0 then return 0 end
-redis.call("ZADD", cancelled_key, now_text, record)
-redis.call("ZREMRANGEBYSCORE", cancelled_key, "-inf", tonumber(now_text) - keep_s)
+if found == 0 then
+  return 0
+end
+redis.call("ZADD", audit_key, now_s, entry)
+redis.call("ZREMRANGEBYSCORE", audit_key, "-inf", "(" .. (now_s - audit_ttl_s))
 redis.call("INCR", count_key)
 return 1

@@ -100,7 +100,6 @@ def test_redis_collector_reports_queues_sets_and_processes(r: redis.Redis, clien
     r.zadd("dead", {'{"class":"A","args":[],"jid":"d1"}': time.time()})
     client.push({"class": "A", "args": [], "at": time.time() + 60})
     r.sadd("processes", "h:1:abc", "h:2:gone")
-    r.set("pyq:stat:cancelled", 2)
     r.hset("h:1:abc", mapping={"info": '{"hostname":"h","pid":1,"concurrency":5}', "busy": 3, "beat": time.time()})
     registry = CollectorRegistry()
     registry.register(RedisCollector(r, Keys()))
@@ -115,7 +114,6 @@ def test_redis_collector_reports_queues_sets_and_processes(r: redis.Redis, clien
     assert got[("pyq_dead_set_size", ())] == 1
     assert got[("pyq_scheduled_set_size", ())] == 1
     assert got[("pyq_busy_slots", ())] == 3
-    assert got[("pyq_jobs_cancelled_total", ())] == 2
     assert got[("pyq_processes", ())] == 1
     assert got[("pyq_redis_up", ())] == 1
 
@@ -230,3 +228,14 @@ def test_pool_whose_metrics_port_is_taken_exits_2_before_forking(tmp_path: Path,
     [line] = [line for line in log.splitlines() if "ERROR" in line]
     assert f"metrics: cannot listen on 127.0.0.1:{port}" in line and "Traceback" not in log
     assert r.scard("processes") == 0
+
+
+def test_redis_collector_counts_cancelled_jobs(r: redis.Redis, client: Client) -> None:
+    import pyq
+
+    for _ in range(2):
+        pyq.cancel(client.push({"class": "A", "args": []}), client)
+    registry = CollectorRegistry()
+    registry.register(RedisCollector(r, Keys()))
+    got = samples(generate_latest(registry).decode())
+    assert got[("pyq_jobs_cancelled_total", ())] == 2

@@ -144,10 +144,12 @@ def test_a_type_error_inside_the_job_is_an_ordinary_retry(r: redis.Redis) -> Non
     assert only(r, "retry")["error_class"] == "TypeError" and r.zcard("dead") == 0
 
 
-def test_an_error_caused_by_shutdown_leaves_the_job_in_flight(r: redis.Redis) -> None:
+def test_an_error_caused_by_shutdown_puts_the_job_back_at_the_front_of_its_queue(r: redis.Redis) -> None:
+    r.lpush("queue:default", "older")
     raw = a_job("Proc::Stopped", [])
     process(r, raw)
-    assert r.lrange(KEYS.inflight(IDENTITY), 0, -1) == [raw.encode()]
+    assert r.llen(KEYS.inflight(IDENTITY)) == 0
+    assert r.lrange("queue:default", 0, -1) == [b"older", raw.encode()]  # taken from the right: next
     assert (r.zcard("retry"), r.zcard("dead"), r.get("stat:processed")) == (0, 0, None)
 
 

@@ -34,7 +34,7 @@ SAMPLES: dict[str, Any] = {
     "count": 2, "raw": b"r", "target": "dead", "score": NOW, "job": "j", "dead": DeadLimits(timeout_s=9, max_jobs=8),
     "limit": 3, "enqueued_at": NOW, "stale_after_s": 60.0, "max_crashes": 3, "crash_ttl_s": 86_400, "jid": "J",
     "pttl": 0, "lock_type": "until_executed", "lock_score": "", "payload": "p", "triples": [("J", 60, b"v")],
-    "record": "{}", "keep_s": 60,
+    "source_key": "ns:queue:q", "kind": "list", "member": "m", "audit_ttl_s": 60, "entry": "e",
 }
 
 #: The key each KEYS slot name stands for, given the samples above.
@@ -47,7 +47,7 @@ EXPECTED_KEYS = {
     "source": "ns:retry", "digest": "ns:uniquejobs:d", "locked": "ns:uniquejobs:d:LOCKED",
     "queued": "ns:uniquejobs:d:QUEUED", "primed": "ns:uniquejobs:d:PRIMED", "info": "ns:uniquejobs:d:INFO",
     "digests": "ns:uniquejobs:digests", "expiring": "ns:uniquejobs:expiring_digests",
-    "cancelled": "ns:pyq:cancelled", "count": "ns:pyq:stat:cancelled",
+    "source_key": "ns:queue:q", "audit": "ns:pyq:cancelled", "iteration": "ns:it-J", "count": "ns:pyq:stat:cancelled",
 }
 
 

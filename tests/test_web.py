@@ -134,3 +134,15 @@ def test_dashboard_renders_in_headless_chromium(dashboard: str, r: redis.Redis, 
     assert shot.exists() and shot.stat().st_size > 10_000, proc.stderr.decode()[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     print(f"\ndashboard screenshot: {shot}")
+
+
+def test_the_cancel_action_removes_a_queued_job_and_busy_jobs_get_its_button(dashboard: str, r: redis.Redis) -> None:
+    seed(r)
+    r.hset("host:7:abc:work", "t2", json.dumps({"queue": "default", "run_at": int(time.time()),
+                                                 "payload": json.dumps({"class": "Long", "args": [], "jid": "b1"})}))
+    page = get(dashboard + "/")[1]
+    assert "name='jid' value='b1'" in page.replace('"', "'") and "/action/cancel" in page
+    status, page = post(dashboard + "/action/cancel", {"jid": "q1", "csrf": csrf(page)})
+    assert status == 200 and "cancel q1: was queued" in page
+    assert r.llen("queue:default") == 0 and r.zcard("pyq:cancelled") == 1
+    assert post(dashboard + "/action/cancel", {"jid": "no*jid", "csrf": csrf(page)})[0] == 400

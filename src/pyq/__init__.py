@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ._version import __version__
-from .cancellation import cancel as _cancel
+from .cancel import cancel, cancelled_jobs
 from .client import Client, configure
 from .client import default_client as _default_client
 from .context import JobContext, current
-from .errors import ConfigError, InvalidPayload, PyqError, UnknownJob
+from .errors import ConfigError, InvalidPayload, JobCancelled, JobTimeout, PyqError, UnknownJob
 from .iteration import IterableJob
 from .job import Job, job
 from .job import add_option_check as _add_option_check
@@ -31,18 +31,12 @@ def progress(jid: str, client: Client | None = None) -> Progress | None:
     return _read_progress(c.redis, c.keys, jid)
 
 
-def cancel(jid: str, *, client: Client | None = None) -> str:
-    """Cancel job ``jid``; returns where it was (queued, scheduled, retrying, running, dead, unknown). See
-    :mod:`pyq.cancellation`: a waiting job is taken out, a running one is asked to stop."""
-    c = client or _default_client()
-    return _cancel(c.redis, c.keys, jid, keep_s=c.dead.timeout_s)
-
-
 def result(jid: str, timeout: float | None = None, *, client: Client | None = None) -> object:
     """A job's stored result (jobs pushed with ``result_ttl``), from any process; see :meth:`JobHandle.result`."""
     return JobHandle(jid, client or _default_client()).result(timeout)
 
 
-__all__ = ["Client", "ConfigError", "InvalidPayload", "IterableJob", "Job", "JobContext", "JobFailed", "JobHandle",
-           "Progress", "PyqError", "UnknownJob", "__version__", "add_client_middleware", "add_server_middleware",
-           "cancel", "configure", "current", "job", "on_death", "progress", "result"]
+__all__ = ["Client", "ConfigError", "InvalidPayload", "IterableJob", "Job", "JobCancelled", "JobContext", "JobFailed",
+           "JobHandle", "JobTimeout", "Progress", "PyqError", "UnknownJob", "__version__", "add_client_middleware",
+           "add_server_middleware", "cancel", "cancelled_jobs", "configure", "current", "job", "on_death", "progress",
+           "result"]

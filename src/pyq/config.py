@@ -48,6 +48,8 @@ class Config:
     queues: tuple[QueueWeight, ...] = (QueueWeight("default", 0),)
     strict: bool | None = None  # accepted for Sidekiq files; order follows the weights
     timeout_s: float = 25.0  # shutdown grace
+    job_timeout_s: float | None = None  # time limit of a job that sets none itself; None = no limit
+    timeout_grace_s: float = 5.0  # past its limit, how long a job may take to stop before its process is replaced
     max_retries: int = 25
     dead_max_jobs: int = 10_000
     dead_timeout_s: int = 15_552_000  # 180 days

@@ -17,6 +17,8 @@ SCHEMA: dict[str, checks.Check] = {
     "queues": checks.queues,
     "strict": checks.optional(checks.boolean),
     "timeout_s": checks.number("a number of seconds >= 0", positive=False),
+    "job_timeout_s": checks.optional(checks.SECONDS),
+    "timeout_grace_s": checks.SECONDS,
     "max_retries": checks.COUNT,
     "dead_max_jobs": checks.COUNT,
     "dead_timeout_s": checks.COUNT,
@@ -41,7 +43,8 @@ SCHEMA: dict[str, checks.Check] = {
 }
 #: The file key of each field whose name differs from it (``metrics.port`` is nested under ``metrics``).
 FILE_KEY = {
-    "timeout_s": "timeout", "dead_timeout_s": "dead_timeout", "time_style": "time_format",
+    "timeout_s": "timeout", "job_timeout_s": "job_timeout", "timeout_grace_s": "timeout_grace",
+    "dead_timeout_s": "dead_timeout", "time_style": "time_format",
     "average_scheduled_poll_interval_s": "average_scheduled_poll_interval",
     "poll_interval_average_s": "poll_interval_average", "heartbeat_interval_s": "heartbeat_interval",
     "recovery_timeout_s": "recovery_timeout", "fetch_wait_s": "fetch_wait",

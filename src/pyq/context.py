@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import payload
+from .errors import JobCancelled, JobTimeout, Shutdown
 
 if TYPE_CHECKING:
-    import threading
-
     from .fetch import UnitOfWork
     from .job import JobDefinition
     from .job_progress import Reporter
@@ -44,6 +44,9 @@ class JobContext:
     stop_event: threading.Event | None = field(repr=False, default=None)  #: set once the worker stops
     dead: DeadLimits | None = field(repr=False, default=None)  #: the worker's dead-set trim; None = Config's
     _progress: Reporter | None = field(repr=False, default=None, init=False)
+    time_limit_s: float | None = None  #: the job's ``timeout``, else the config's ``job_timeout``; None = no limit
+    cancel_event: threading.Event = field(repr=False, default_factory=threading.Event)  #: set by pyq.cancel
+    timeout_event: threading.Event = field(repr=False, default_factory=threading.Event)  #: set at the limit
 
     @property
     def jid(self) -> str:
@@ -98,6 +101,30 @@ class JobContext:
             self._progress.flush()
         except Exception as exc:  # a lost progress write must not unsettle a settled job
             log.warning("cannot write the last progress of jid=%s: %s", self.jid, exc)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once :func:`pyq.cancel` cancelled this job (a running worker hears of it within milliseconds)."""
+        return self.cancel_event.is_set()
+
+    @property
+    def timed_out(self) -> bool:
+        """True once the job ran past its time limit."""
+        return self.timeout_event.is_set()
+
+    @property
+    def interrupted(self) -> bool:
+        """True once the worker is stopping, the job is cancelled or its time limit passed: a loop should stop."""
+        return self.timed_out or self.cancelled or self.stopping
+
+    def raise_if_interrupted(self) -> None:
+        """Raise why the job should stop: JobTimeout, JobCancelled, or Shutdown (the job is put back)."""
+        if self.timed_out:
+            raise JobTimeout(f"{self.name} ran past its {self.time_limit_s:g}s time limit")
+        if self.cancelled:
+            raise JobCancelled(f"{self.name} jid={self.jid} was cancelled")
+        if self.stopping:
+            raise Shutdown("the worker is stopping")
 
 
 #: Why a job counted in ``stat:failed``: it raised, it could not start (and why), or its workers kept dying.

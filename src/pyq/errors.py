@@ -7,6 +7,9 @@ RET_OK, RET_FAILURE, RET_USAGE = 0, 1, 2
 #: Exit status of a worker process stopped on request (Web UI Stop, ``pyq processes stop``): its
 #: supervisor does not replace it. Any other non-zero status or a signal means it died and is replaced.
 RET_STOPPED = 3
+#: Exit status of a worker process that replaced itself because a job ignored its time limit past the
+#: grace: the job was already stored as failed, so the supervisor re-forks it like any other exit.
+RET_STUCK_JOB = 4
 
 
 class PyqError(Exception):
@@ -46,3 +49,18 @@ class Requeued(PyqError):
 
 class Shutdown(BaseException):  # noqa: N818 - a control-flow signal like KeyboardInterrupt
     """Raised inside a job interrupted by shutdown: not a failure, never retried, not acked."""
+
+
+class JobTimeout(PyqError):
+    """Raised inside a job that ran past its time limit; stored as a failure and retried as any other."""
+
+    wire_name = "pyq.JobTimeout"
+
+    def __init__(self, message: str = "the job ran past its time limit") -> None:
+        super().__init__(message)
+
+
+class JobCancelled(PyqError):
+    """Raised by ``raise_if_interrupted()`` in a job cancelled with :func:`pyq.cancel`: neither retried nor dead."""
+
+    wire_name = "pyq.JobCancelled"

@@ -45,7 +45,7 @@ def failed(ctx: JobContext, exc: BaseException, started_s: float) -> None:
 
 
 def interrupted(ctx: JobContext) -> None:
-    job_log.warning("interrupted by a hurried stop: it runs again from its queue", extra=job_fields(ctx.job, ctx.queue))
+    job_log.warning("interrupted by the stop: it runs again from its queue", extra=job_fields(ctx.job, ctx.queue))
 
 
 def requeued(ctx: JobContext, exc: BaseException, pushed: bool) -> None:
@@ -77,3 +77,15 @@ def cannot_run(job: dict[str, Any], queue: str, exc: BaseException) -> None:
 
 def poison(queue: str, wrapped: dict[str, Any], exc: BaseException) -> None:
     log.error("poison payload from queue %s moved to the dead set: %s", queue, exc, extra=job_fields(wrapped, queue))
+
+
+def cancelled(ctx: JobContext, ran: bool) -> None:
+    """A job cancelled with pyq.cancel: neither retried nor dead (the audit list keeps it)."""
+    how = "stopped after pyq.cancel" if ran else "cancelled before it started"
+    job_log.info("cancelled: %s", how, extra=job_fields(ctx.job, ctx.queue))
+
+
+def stuck(ctx: JobContext, grace_s: float) -> None:
+    job_log.error("still running %gs after its %gs time limit (blocked outside Python): stored as pyq.JobTimeout; "
+                  "this worker process is replaced", grace_s, ctx.time_limit_s or 0,
+                  extra=job_fields(ctx.job, ctx.queue))

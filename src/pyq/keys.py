@@ -104,12 +104,12 @@ class Keys:
     inflight = Named("pyq:inflight:{}")        #: raw payloads a process fetched and has not finished
     wake = Named("pyq:wake:{}")                #: wake-up markers that pyq's enqueue and promotion push
     inflight_owners = Fixed("pyq:inflight-owners")  #: identities owning an in-flight list (orphan recovery)
-    cancelled = Fixed("pyq:cancelled")         #: audit zset of cancelled jobs (JSON entries), score = cancel time
-    cancelled_count = Fixed("pyq:stat:cancelled")  #: jobs cancelled so far
-    cancel_channel = Fixed("pyq:cancel")       #: pub/sub channel: the jid of a job asked to stop while it runs
     result = Named("pyq:result:{}")            #: a job's stored result: a list of one msgpack blob (results.py)
     crashes = Named("pyq:crashes:{}")          #: worker crashes while running one jid (poison-job guard)
     progress = Named("pyq:progress:{}")        #: a job's reported progress: done, total, message, at
+    cancelled = Fixed("pyq:cancelled")         #: zset audit of cancelled jobs, scored by cancel time
+    cancelled_count = Fixed("pyq:stat:cancelled")  #: how many jobs pyq.cancel found and cancelled
+    cancel_channel = Fixed("pyq:cancel")       #: pub/sub channel: the jid of a running job just cancelled
 
     # --- sidekiq-cron (2.x layout with a namespace; 1.x without) ----------------
     def cron_jobs(self, namespace: str | None = "default") -> str:

@@ -35,17 +35,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from . import context, joblog, middleware, payload, results
+from redis.exceptions import RedisError
+
+from . import context, joblog, middleware, payload, results, scripts
 from .context import Failure, JobContext
 from .error_fields import caused_by_shutdown
-from .errors import ArgumentError, InvalidPayload, Requeued, Shutdown
+from .errors import ArgumentError, InvalidPayload, JobTimeout, Requeued, Shutdown
 from .fetch import Acker, UnitOfWork
 from .job import JobDefinition, call_parts, resolve
 from .keys import Keys
 from .middleware import DeathHandler, ServerMiddleware
 from .settle import FailureHook, Settings, Settler
+from .timelimit import Watchdog
 
 __all__ = ["ArgumentError", "DeathHandler", "Failure", "JobContext", "Processor", "ServerMiddleware", "Settings"]
 
@@ -64,8 +68,11 @@ class Processor:
     def __init__(self, redis: Any, keys: Keys, identity: str, acker: Acker, settings: Settings,
                  middleware: list[ServerMiddleware] | None = None,
                  death_handlers: list[DeathHandler] | None = None, *,
-                 stop_event: threading.Event | None = None, on_failure: FailureHook | None = None) -> None:
+                 stop_event: threading.Event | None = None, on_failure: FailureHook | None = None,
+                 watchdog: Watchdog | None = None, was_cancelled: Callable[[str], bool] | None = None) -> None:
         self.redis = redis
+        self.watchdog = watchdog  #: enforces time limits and knows the running jobs; None = no limits
+        self.was_cancelled = was_cancelled  #: whether pyq.cancel named this jid before the job started
         self.keys = keys
         self.identity = identity
         self.acker = acker
@@ -112,7 +119,8 @@ class Processor:
         except Exception as exc:
             return self._cannot_start(unit, job, exc, definition)
         return JobContext(job, unit.raw, unit.queue, definition, args, kwargs, self.redis, self.keys, unit, instance,
-                          self.stop_event, dead=self.settler.settings.dead)
+                          self.stop_event, dead=self.settler.settings.dead,
+                          time_limit_s=_time_limit_s(job, self.settler.settings.job_timeout_s))
 
     def _cannot_start(self, unit: UnitOfWork, job: dict[str, Any], exc: BaseException,
                       definition: JobDefinition | None = None, *, kill: bool = False, reason: str = "error") -> None:
@@ -126,11 +134,20 @@ class Processor:
         token = context.enter(ctx)
         started = joblog.started(ctx)
         returned: list[Any] = []  # what the job returned (a middleware need not pass it on)
+        if self._cancelled_before_start(ctx):
+            context.leave(token)
+            return
         try:
-            middleware.sync_chain(self._chain(ctx), ctx, lambda: _kept(returned, _perform(ctx)))()
+            try:
+                self._arm(ctx)
+                middleware.sync_chain(self._chain(ctx), ctx, lambda: _kept(returned, _perform(ctx)))()
+            finally:
+                self._disarm(ctx)
         except Shutdown:
+            self._put_back(ctx)
             raise
         except BaseException as exc:  # a job's own BaseException must not take the executor thread down
+            self._disarm(ctx)
             self._settle_error(ctx, exc, started)
         else:
             self._succeeded(ctx, started, returned)
@@ -143,24 +160,69 @@ class Processor:
         context.enter(ctx)
         started = joblog.started(ctx)
         returned: list[Any] = []
+        if self._cancelled_before_start(ctx):
+            return
 
         async def perform() -> Any:
             return _kept(returned, await _perform(ctx))
 
         try:
-            await middleware.async_chain(self._chain(ctx), ctx, perform)()
+            try:
+                self._arm(ctx, asyncio.current_task())
+                await middleware.async_chain(self._chain(ctx), ctx, perform)()
+            finally:
+                self._disarm(ctx)
         except Shutdown:
+            self._put_back(ctx)
             raise
         except asyncio.CancelledError as exc:
-            if _being_cancelled():
+            if ctx.timed_out:  # the watchdog cancelled it at its time limit
+                _uncancel()
+                self._settle_error(ctx, _timeout_from(ctx, exc), started)
+            elif _being_cancelled():
                 raise  # the worker cancels its tasks at the shutdown deadline
-            self._settle_error(ctx, exc, started)
+            else:
+                self._settle_error(ctx, exc, started)
         except BaseException as exc:
             self._settle_error(ctx, exc, started)
         else:
             self._succeeded(ctx, started, returned)
         finally:
             ctx.close()
+
+    def _put_back(self, ctx: JobContext) -> None:
+        """A job that stopped for the shutdown goes back to the front of its queue (if still in flight here).
+
+        At the deadline the worker has already put it back, so this finds nothing; a job that stops
+        earlier by itself (``raise_if_interrupted()``) is put back here, as it leaves its slot.
+        """
+        joblog.interrupted(ctx)
+        try:
+            scripts.requeue(self.keys, self.identity, pairs=[(ctx.unit.queue, ctx.raw)]).run(self.redis)
+        except RedisError as exc:
+            log.error("cannot put jid=%s back (%s); it stays in flight and will be recovered", ctx.jid, exc)
+
+    # --- time limits and cancellation -------------------------------------------------------
+    def _arm(self, ctx: JobContext, task: asyncio.Task[Any] | None = None) -> None:
+        if self.watchdog is not None:
+            self.watchdog.arm(ctx, task)
+
+    def _disarm(self, ctx: JobContext) -> None:
+        if self.watchdog is not None:
+            self.watchdog.disarm(ctx)
+
+    def _cancelled_before_start(self, ctx: JobContext) -> bool:
+        """A job cancelled while it waited here for a slot is settled as cancelled without running."""
+        if self.was_cancelled is None or not self.was_cancelled(ctx.jid):
+            return False
+        ctx.cancel_event.set()
+        self._settle_cancelled(ctx, ran=False)
+        return True
+
+    def _settle_cancelled(self, ctx: JobContext, *, ran: bool) -> None:
+        """Neither retried nor dead: it leaves the in-flight list like a finished job (pyq.cancel kept the audit)."""
+        self.acker.acknowledge(ctx.raw)
+        joblog.cancelled(ctx, ran)
 
     def _chain(self, ctx: JobContext) -> list[ServerMiddleware]:
         chain = [*middleware.server_middleware, *self.middleware]
@@ -181,20 +243,23 @@ class Processor:
 
     def _settle_error(self, ctx: JobContext, exc: BaseException, started: float) -> None:
         if caused_by_shutdown(exc):
-            joblog.interrupted(ctx)
+            self._put_back(ctx)
+            return
+        if ctx.cancelled:
+            self._settle_cancelled(ctx, ran=True)
             return
         if isinstance(exc, Requeued):
             self._requeue(ctx, exc)
             return
         joblog.failed(ctx, exc, started)
         try:
-            self.settler.fail(ctx.unit, _as_fetched(ctx), exc, ctx.definition, ctx.instance)
+            self.settler.fail(ctx.unit, as_fetched(ctx), exc, ctx.definition, ctx.instance)
         except Exception:
             log.exception("cannot settle failed job jid=%s; it stays in flight until recovered", ctx.job.get("jid"))
 
     def _requeue(self, ctx: JobContext, exc: Requeued) -> None:
         try:
-            pushed = self.settler.requeue(ctx.unit, _as_fetched(ctx))
+            pushed = self.settler.requeue(ctx.unit, as_fetched(ctx))
         except Exception:
             log.exception("cannot requeue jid=%s; it stays in flight until recovered", ctx.job.get("jid"))
             return
@@ -213,7 +278,27 @@ def _kept(returned: list[Any], value: Any) -> Any:
     return value
 
 
-def _as_fetched(ctx: JobContext) -> dict[str, Any]:
+def _time_limit_s(job: dict[str, Any], default_s: float | None) -> float | None:
+    """The payload's ``timeout`` (it travels with the job, so retries and recovery keep it), else the default."""
+    value = job.get("timeout")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return default_s
+
+
+def _timeout_from(ctx: JobContext, cancelled: BaseException) -> JobTimeout:
+    error = JobTimeout(f"{ctx.name} ran past its {ctx.time_limit_s:g}s time limit")
+    error.__cause__ = cancelled
+    return error
+
+
+def _uncancel() -> None:
+    task = asyncio.current_task()
+    if task is not None and hasattr(task, "uncancel"):
+        task.uncancel()
+
+
+def as_fetched(ctx: JobContext) -> dict[str, Any]:
     """The job as fetched: Sidekiq stores failures without the edits middleware made."""
     try:
         return payload.loads(ctx.raw)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from . import threads
 from .context import JobContext
-from .errors import Shutdown
+from .errors import JobTimeout, Shutdown
 from .fetch import UnitOfWork
 from .inflight import InFlight
 from .processor import Processor
@@ -71,6 +71,8 @@ class Runner:
                 self.processor.run(ctx)
             except Shutdown:
                 return  # interrupted at the deadline: the job was put back
+            except JobTimeout:  # the limit struck as the job was being settled: it was
+                pass
             finally:
                 self._busy.pop(tid, None)
                 self.start(self.inflight.finished(ctx))

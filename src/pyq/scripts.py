@@ -217,13 +217,6 @@ def ack(keys: Keys, identity: str, now_s: float | None = None, /, *, day_ttl_s: 
                 (day_ttl_s, *raws))
 
 
-def cancel(keys: Keys, source: Literal["queue", "schedule", "retry"], queue_name: str = "", /, *, raw: bytes,
-           record: str, now_s: float, keep_s: int) -> Call:
-    """Take ``raw`` out of queue ``queue_name``, the schedule or the retry set; keep ``record`` in the audit list."""
-    source_key = keys.queue(queue_name) if source == "queue" else getattr(keys, source)
-    return Call("cancel", (source_key, keys.cancelled, keys.cancelled_count), (raw, record, repr(float(now_s)), keep_s))
-
-
 def store_results(keys: Keys, /, *, triples: Iterable[tuple[str, int, bytes]]) -> Call:
     """Store (jid, ttl_s, msgpack blob) results of finished jobs, each under ``pyq:result:JID``."""
     return Call("store_results", (), (keys.prefix, *(x for triple in triples for x in triple)))
@@ -291,3 +284,14 @@ def kill(keys: Keys, source: Literal["retry", "schedule"] | None = None, /, *, j
     """Bury ``job`` in the dead set now (trimmed); with ``source``, only if it still leaves that set."""
     script_keys = (keys.dead,) if source is None else (keys.dead, getattr(keys, source))
     return Call("kill", script_keys, (job, repr(float(now_s)), dead.timeout_s, dead.max_jobs))
+
+
+#: Seconds Sidekiq 7.3 keeps an ``it-JID`` iteration hash (its ``STATE_TTL``: 30 days).
+ITERATION_TTL_S = 30 * 24 * 3600
+
+
+def cancel(keys: Keys, jid: str, source_key: str, /, *, kind: Literal["list", "zset", "running"], member: str | bytes,
+           now_s: float, audit_ttl_s: int, iteration_ttl_s: int = ITERATION_TTL_S, entry: str) -> Call:
+    """Remove ``member`` from ``source`` (a full key), or flag the running job; audit and count it."""
+    return Call("cancel", (source_key, keys.cancelled, keys.iteration(jid), keys.cancelled_count),
+                (kind, member, repr(float(now_s)), audit_ttl_s, iteration_ttl_s, entry, keys.prefix, jid))

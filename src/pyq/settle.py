@@ -37,10 +37,12 @@ class Settings:
     max_retries: int
     dead: DeadLimits
     time_style: payload.TimeStyle
+    job_timeout_s: float | None = None  #: time limit of jobs whose payload sets none
 
     @classmethod
     def from_config(cls, config: Config) -> Settings:
-        return cls(max_retries=config.max_retries, dead=DeadLimits.of(config), time_style=config.time_style)
+        return cls(max_retries=config.max_retries, dead=DeadLimits.of(config), time_style=config.time_style,
+                   job_timeout_s=config.job_timeout_s)
 
 
 @dataclass

@@ -28,16 +28,19 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from . import connection, metrics, services, threads
+from . import connection, joblog, metrics, services, threads
+from .cancel import CancelListener
 from .config import Config
 from .connection import connect
-from .errors import RET_STOPPED, Shutdown
+from .context import JobContext
+from .errors import RET_STOPPED, RET_STUCK_JOB, JobTimeout, Shutdown
 from .fetch import Acker, Fetcher, QueueOrder, UnitOfWork
 from .inflight import InFlight
 from .keys import Keys
 from .logs import Outage
-from .processor import Processor, Settings
+from .processor import Processor, Settings, as_fetched
 from .runner import Runner
+from .timelimit import Watchdog
 
 log = logging.getLogger("pyq.worker")
 
@@ -61,9 +64,12 @@ class Worker:
         self.acker = Acker(self.redis, self.keys, identity)
         self.metrics = metrics.worker_metrics(config, self.redis, self.keys)
         self.stopping = threading.Event()      # no more fetching
+        self.watchdog = Watchdog(config.timeout_grace_s, self._replace_for_stuck_job)
+        self.cancels = CancelListener(self.redis, self.keys, self.watchdog.running)
         self.processor = Processor(self.redis, self.keys, identity, self.acker, Settings.from_config(config),
                                    middleware=self.metrics.middleware, stop_event=self.stopping,
-                                   on_failure=self.metrics.on_failure)
+                                   on_failure=self.metrics.on_failure, watchdog=self.watchdog,
+                                   was_cancelled=self.cancels.was_cancelled)
         self.finished = threading.Event()      # shutdown complete
         self._quiet = threading.Event()
         self._hurry = threading.Event()
@@ -121,7 +127,8 @@ class Worker:
     # --- run ------------------------------------------------------------------------------
     def start(self) -> None:
         """Start every thread; returns at once."""
-        for name, loop in [*self._loops, ("metrics", self.metrics.run)]:
+        for name, loop in [*self._loops, ("metrics", self.metrics.run), ("watchdog", self.watchdog.run),
+                           ("cancels", self.cancels.run)]:
             self._spawn(name, loop, self._services_stop)
         try:  # registered before the first fetch, so no survivor takes our in-flight jobs for orphans
             self.heartbeat.beat()
@@ -201,6 +208,28 @@ class Worker:
             else:
                 ready.append(ctx)
         self.runner.start(self.inflight.admit(ready))
+
+    # --- a job stuck past its time limit ----------------------------------------------------
+    def _replace_for_stuck_job(self, ctx: JobContext) -> None:
+        """Store the stuck job as a JobTimeout failure, hand the other jobs back, and exit to be replaced.
+
+        A thread blocked in C cannot be stopped from Python; only the process can go. The stuck job
+        leaves the in-flight list through ``fail.lua`` first and the others are put back, so the
+        supervisor's recovery finds nothing: none of them is counted as a crash.
+        """
+        joblog.stuck(ctx, self.config.timeout_grace_s)
+        error = JobTimeout(f"{ctx.name} ran past its {ctx.time_limit_s or 0:g}s time limit and did not stop "
+                           f"within {self.config.timeout_grace_s:g}s (blocked outside Python); its worker was replaced")
+        try:
+            self.processor.settler.fail(ctx.unit, as_fetched(ctx), error, ctx.definition, ctx.instance)
+            self.acker.flush_or_log()
+            self.fetcher.put_back([u for u in self.inflight.units() if u is not ctx.unit])
+            self.metrics.flush()
+        except Exception:
+            log.exception("cannot settle the stuck job jid=%s; recovery puts it back", ctx.jid)
+        finally:
+            logging.shutdown()
+            os._exit(RET_STUCK_JOB)
 
     # --- shutdown ---------------------------------------------------------------------------
     def shutdown(self) -> None:

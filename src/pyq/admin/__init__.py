@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import click
 
-from .operate import IMPORT_JOBS, cancel, cron, enqueue, processes, web
+from .cancel import cancel
+from .operate import IMPORT_JOBS, cron, enqueue, processes, web
 from .state import busy, dead, queue, queues, retry, scheduled, stats
 
 __all__ = ["COMMANDS", "IMPORT_JOBS"]
 
 #: Every admin subcommand; ``pyq.cli`` adds each to the ``pyq`` group.
-COMMANDS: list[click.Command] = [stats, queues, queue, busy, processes, cron, enqueue, cancel, web, retry, dead,
-                                 scheduled]
+COMMANDS: list[click.Command] = [stats, queues, queue, busy, processes, cron, enqueue, web, retry, dead, scheduled,
+                                 cancel]

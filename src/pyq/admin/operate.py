@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-from .. import cancellation
 from ..config import Config
 from .common import AdminCommand, AdminGroup, BadUsage, Session, admin, show, table, when
 
@@ -108,31 +107,6 @@ def _cron_run(s: Session, name: str, namespace: str | None) -> str:
 cron.add_command(_cron_action("enable", "Let schedule NAME fire again."))
 cron.add_command(_cron_action("disable", "Stop schedule NAME from firing (kept in Redis)."))
 cron.add_command(_cron_action("run", "Enqueue schedule NAME's job now, outside its schedule."))
-
-
-# --- cancel ---------------------------------------------------------------------------------------------------
-
-@click.command(cls=AdminCommand)
-@click.argument("jid", required=False)
-@click.option("--list", "list_", is_flag=True, help="Show the cancelled jobs kept (newest first) instead.")
-@admin
-def cancel(s: Session, as_json: bool, jid: str | None, list_: bool) -> None:
-    """Cancel job JID: taken out of its queue, the schedule or the retry set, or asked to stop if it runs.
-
-    Prints where the job was: queued, scheduled, retrying, running, dead (already ended) or unknown.
-    """
-    if list_:
-        if jid:
-            raise BadUsage("pyq cancel: give JID or --list, not both")
-        entries = cancellation.cancelled(s.redis, s.keys)
-        show(as_json, entries, lambda: table(["jid", "class", "queue", "was", "cancelled at"],
-                                             [[e["jid"], e["class"], e["queue"], e["where"], when(e["cancelled_at"])]
-                                              for e in entries]))
-        return
-    if not jid:
-        raise BadUsage("pyq cancel: give a JID (or --list)")
-    where = cancellation.cancel(s.redis, s.keys, jid, keep_s=s.config.dead_timeout_s)
-    show(as_json, {"jid": jid, "was": where}, lambda: f"{jid}: {where}")
 
 
 # --- enqueue --------------------------------------------------------------------------------------------------

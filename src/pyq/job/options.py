@@ -21,7 +21,7 @@ _option_checks: list[OptionCheck] = []
 
 #: Options copied into every payload when set (Sidekiq's ``sidekiq_options`` names).
 PAYLOAD_OPTIONS = (
-    "queue", "retry", "backtrace", "tags", "retry_queue", "dead", "retry_for",
+    "queue", "retry", "backtrace", "tags", "retry_queue", "dead", "retry_for", "timeout",
     "lock", "lock_ttl", "lock_timeout", "on_conflict", "unique_across_queues", "unique_across_workers",
     "result_ttl",
 )
@@ -80,6 +80,7 @@ _PAYLOAD_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "dead": (lambda v: isinstance(v, bool), "True or False"),
     "retry_for": (is_seconds, "a number of seconds >= 0"),
     "result_ttl": (lambda v: is_seconds(v) and v >= 1, "a number of seconds >= 1"),
+    "timeout": (lambda v: is_seconds(v) and v > 0, "a number of seconds > 0"),
     "tags": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(t, str) for t in v), "a list of strings"),
 }
 

@@ -50,8 +50,8 @@ class RedisCollector:
         yield GaugeMetricFamily("pyq_retry_set_size", "Jobs waiting to be retried.", value=snap.retries)
         yield GaugeMetricFamily("pyq_dead_set_size", "Jobs in the dead set.", value=snap.dead)
         yield GaugeMetricFamily("pyq_scheduled_set_size", "Jobs scheduled for later.", value=snap.scheduled)
-        yield CounterMetricFamily("pyq_jobs_cancelled", "Jobs cancelled (pyq.cancel), waiting or running.",
-                                  value=cancelled)
         yield GaugeMetricFamily("pyq_busy_slots", "Jobs running now across live processes.", value=snap.busy)
         yield GaugeMetricFamily("pyq_processes", "Live worker processes (pyq and Sidekiq).",
                                 value=len(snap.processes))
+        yield CounterMetricFamily("pyq_jobs_cancelled", "Jobs pyq.cancel found and cancelled (pyq:stat:cancelled).",
+                                  value=cancelled)

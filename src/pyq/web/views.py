@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..api import Api
+from ..cancel import cancel
+from ..client import Client
 from ..job_progress import Progress
 from ..keys import Keys
 from . import render
@@ -33,7 +35,7 @@ class Views:
                                ("processes", len(snap.processes))]),
                  render.section("Queues", ("queue", "size", "latency (s)"),
                                 [(cell(q.name), cell(q.size), cell(q.latency_s)) for q in snap.queues], "queues"),
-                 self._processes(token), self._busy()]
+                 self._processes(token), self._busy(token)]
         parts += [self._set(name, title, token) for name, title in SETS]
         parts.append(self._cron())
         return render.page("Dashboard", "".join(parts))
@@ -47,13 +49,14 @@ class Views:
         return render.section("Processes", ("identity", "busy", "state", "beat (UTC)", "queues", ""), rows,
                               "processes")
 
-    def _busy(self) -> str:
+    def _busy(self, token: str) -> str:
         running = [(p, w) for p in self.api.processes() for w in self.api.process_work(p.identity)]
         progress = self.api.progress([str(w.job.get("jid", "")) for _, w in running])
         rows = [(cell(p.identity), cell(w.thread), cell(w.queue), cell(w.job.get("wrapped") or w.job.get("class")),
-                 cell(render.when(w.run_at)), cell(_progress_label(progress.get(str(w.job.get("jid", ""))))))
+                 cell(render.when(w.run_at)), cell(_progress_label(progress.get(str(w.job.get("jid", ""))))),
+                 button("cancel", "Cancel", token, jid=str(w.job["jid"])) if w.job.get("jid") else "")
                 for p, w in running]
-        return render.section("Busy", ("process", "thread", "queue", "class", "started (UTC)", "progress"), rows,
+        return render.section("Busy", ("process", "thread", "queue", "class", "started (UTC)", "progress", ""), rows,
                               "busy")
 
     def _set(self, name: str, title: str, token: str) -> str:
@@ -83,6 +86,9 @@ class Views:
         if action in ("quiet", "stop"):
             signal = self.api.process_signal(form.get("identity", ""), action)
             return f"sent {signal} to {form.get('identity')}"
+        if action == "cancel":
+            client = Client(namespace=self.keys.namespace, connection=self.redis)
+            return f"cancel {form.get('jid')}: was {cancel(form.get('jid', ''), client)}"
         set_name, jid = form.get("set", ""), form.get("jid", "")
         if action not in ("retry", "delete") or set_name not in dict(SETS) or not jid:
             raise ValueError(f"unknown action {action!r} or missing set/jid")
