@@ -15,8 +15,16 @@ from pyq.keys import Keys
 KEYS = Keys()
 
 
+#: The name this module's connections carry, so other tests' idle connections on the shared Redis are not counted.
+NAME = "pinned-test"
+
+
 def _client_ids(r: redis.Redis) -> set[int]:
-    return {c["id"] for c in r.client_list() if c.get("cmd") == "evalsha"}
+    return {c["id"] for c in r.client_list() if c.get("name") == NAME and c.get("cmd") == "evalsha"}
+
+
+def _pinned(url: str) -> PinnedConnection:
+    return PinnedConnection(connect(url, client_name=NAME))
 
 
 def _ack_nothing(conn: PinnedConnection) -> object:
@@ -25,7 +33,7 @@ def _ack_nothing(conn: PinnedConnection) -> object:
 
 
 def test_calls_from_the_owning_thread_share_one_connection(r: redis.Redis, redis_url: str) -> None:
-    pinned = PinnedConnection(connect(redis_url))
+    pinned = _pinned(redis_url)
     for _ in range(20):
         _ack_nothing(pinned)
     # Then Redis saw every EVALSHA on one client, and the pool handed out one connection only
@@ -34,7 +42,7 @@ def test_calls_from_the_owning_thread_share_one_connection(r: redis.Redis, redis
 
 
 def test_a_call_from_another_thread_goes_through_the_pool(r: redis.Redis, redis_url: str) -> None:
-    pinned = PinnedConnection(connect(redis_url))
+    pinned = _pinned(redis_url)
     _ack_nothing(pinned)
     results: list[object] = []
     worker = threading.Thread(target=lambda: results.append(_ack_nothing(pinned)))
@@ -47,7 +55,7 @@ def test_a_call_from_another_thread_goes_through_the_pool(r: redis.Redis, redis_
 
 
 def test_a_killed_connection_is_replaced_and_the_call_still_runs(r: redis.Redis, redis_url: str) -> None:
-    pinned = PinnedConnection(connect(redis_url))
+    pinned = _pinned(redis_url)
     _ack_nothing(pinned)
     [first] = _client_ids(r)
     r.client_kill_filter(_id=first)
@@ -60,7 +68,7 @@ def test_a_killed_connection_is_replaced_and_the_call_still_runs(r: redis.Redis,
 def test_after_a_redis_restart_the_script_is_loaded_again() -> None:
     server = RedisServer().start()
     try:
-        pinned = PinnedConnection(connect(server.url))
+        pinned = _pinned(server.url)
         _ack_nothing(pinned)
         server.stop()
         server.start()
@@ -71,7 +79,7 @@ def test_after_a_redis_restart_the_script_is_loaded_again() -> None:
 
 
 def test_a_forked_child_opens_its_own_connection(r: redis.Redis, redis_url: str) -> None:
-    pinned = PinnedConnection(connect(redis_url))
+    pinned = _pinned(redis_url)
     _ack_nothing(pinned)
     done, hold = os.pipe(), os.pipe()
     pid = os.fork()
