@@ -25,13 +25,13 @@ from redis.exceptions import RedisError
 
 from . import payload, scripts
 from .keys import Keys
+from .locate import locate
 
 log = logging.getLogger("pyq.cancel")
 
 #: Where pyq.cancel found the job.
 Where = Literal["queued", "scheduled", "retry", "running", "unknown"]
 _JID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_CHUNK = 500
 #: Seconds a worker remembers a cancelled jid, for a job it fetched that has not started yet.
 REMEMBER_S = 600.0
 
@@ -104,38 +104,16 @@ def _entry(raw: bytes, where: str, now_s: float) -> str:
 
 
 def _find(redis: Any, keys: Keys, jid: str) -> tuple[Where, str, bytes] | None:
-    """(where, key, raw payload) of the job, looked for in the direction jobs move: queue, then sets, then running."""
-    for name in sorted(m.decode() if isinstance(m, bytes) else m for m in redis.smembers(keys.queues)):
-        raw = _in_list(redis, keys.queue(name), jid)
-        if raw is not None:
-            return "queued", keys.queue(name), raw
-    for where, zset in (("scheduled", keys.schedule), ("retry", keys.retry)):
-        for member, _score in redis.zscan_iter(zset, match=f"*{jid}*", count=_CHUNK):
-            if _jid_of(member) == jid:
-                return where, zset, member
-    for owner in redis.smembers(keys.inflight_owners):
-        identity = owner.decode() if isinstance(owner, bytes) else owner
-        raw = _in_list(redis, keys.inflight(identity), jid)
-        if raw is not None:
-            return "running", keys.inflight(identity), raw
-    return None
-
-
-def _in_list(redis: Any, key: str, jid: str) -> bytes | None:
-    needle = jid.encode()
-    for start in range(0, redis.llen(key), _CHUNK):
-        for raw in redis.lrange(key, start, start + _CHUNK - 1):
-            if needle in raw and _jid_of(raw) == jid:
-                return bytes(raw)
-    return None
-
-
-def _jid_of(raw: bytes) -> str | None:
-    try:
-        job = json.loads(raw)
-    except ValueError:
+    """(where, key, raw payload) of a job pyq can cancel: waiting, or running in a pyq process."""
+    found = locate(redis, keys, jid)
+    where = _WHERE.get(found.place)
+    if where is None or found.raw is None:  # ended (dead), unknown, or running in a Ruby process
         return None
-    return job.get("jid") if isinstance(job, dict) else None
+    return where, found.key, found.raw
+
+
+#: :func:`locate`'s names for the places a job can be cancelled from -> what pyq.cancel reports.
+_WHERE: dict[str, Where] = {"queued": "queued", "scheduled": "scheduled", "retrying": "retry", "running": "running"}
 
 
 class CancelListener:

@@ -2,7 +2,7 @@
 
 Sidekiq's API finds jobs this way too (``find_job`` scans), so a lookup costs time in proportion to
 the size of those sets and lists; :mod:`pyq.results` reads a status with it and :mod:`pyq.cancel`
-finds what to take out.
+finds what to take out (or to flag while it runs).
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ _PAGE = 1000
 
 @dataclass(frozen=True)
 class Found:
-    """Where a job is; for a waiting one (queued, scheduled, retrying), its exact payload and where it waits."""
+    """Where a job is, with its exact payload and the key that holds it (a queue, a set, or the in-flight
+    list of the pyq process running it); ``raw`` is None for a job only a Sidekiq busy hash shows."""
 
     place: Place
     raw: bytes | None = None
-    queue: str = ""  # the queue of a queued job
+    key: str = ""
 
 
 def locate(redis: Any, keys: Keys, jid: str, queue: str | None = None) -> Found:
@@ -33,14 +34,15 @@ def locate(redis: Any, keys: Keys, jid: str, queue: str | None = None) -> Found:
     for place, key in (("retrying", keys.retry), ("scheduled", keys.schedule), ("dead", keys.dead)):
         for raw, _score in redis.zscan_iter(key, match=f"*{jid}*"):
             if _is(raw, jid):
-                return Found(place, raw)
-    if _running(redis, keys, jid, needle):
-        return Found("running")
+                return Found(place, raw, key)
+    running = _running(redis, keys, jid, needle)
+    if running is not None:
+        return running
     names = [queue] if queue else sorted(q.decode() for q in redis.smembers(keys.queues))
     for name in names:
         raw = _in_list(redis, keys.queue(name), jid, needle)
         if raw is not None:
-            return Found("queued", raw, name)
+            return Found("queued", raw, keys.queue(name))
     return Found("unknown")
 
 
@@ -50,17 +52,21 @@ def _is(raw: bytes, jid: str) -> bool:
     return job is not None and job.get("jid") == jid
 
 
-def _running(redis: Any, keys: Keys, jid: str, needle: bytes) -> bool:
-    """In a pyq process's in-flight list, or in any process's busy hash (Sidekiq 6.0-6.4's name and 6.5+'s;
-    a 7.x busy entry holds the payload as an escaped string, so there the bare jid is looked for)."""
+def _running(redis: Any, keys: Keys, jid: str, needle: bytes) -> Found | None:
+    """In a pyq in-flight list (running, or fetched and waiting for a slot), or in any process's busy hash
+    (Sidekiq 6.0-6.4's name and 6.5+'s; a 7.x entry holds the payload as an escaped string, so there the
+    bare jid is looked for)."""
+    for owner in redis.smembers(keys.inflight_owners):
+        key = keys.inflight(owner.decode())
+        raw = _in_list(redis, key, jid, needle)
+        if raw is not None:
+            return Found("running", raw, key)
     for identity in redis.smembers(keys.processes):
         name = identity.decode()
-        if _in_list(redis, keys.inflight(name), jid, needle) is not None:
-            return True
         for busy in (keys.process_work(name), keys.process_workers(name)):
             if any(needle in work for work in redis.hvals(busy)):
-                return True
-    return False
+                return Found("running")
+    return None
 
 
 def _in_list(redis: Any, key: str, jid: str, needle: bytes) -> bytes | None:
