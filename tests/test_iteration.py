@@ -186,3 +186,18 @@ def test_pyq_busy_and_the_dashboard_show_a_running_jobs_progress(tmp_path, r, cl
     assert row["jid"] == jid and row["progress"]["total"] == 400 and 0 < row["progress"]["done"] < 400
     busy_table = page.split("Busy", 1)[1]
     assert "/400 (" in busy_table
+
+
+def test_pyq_cancel_stops_an_iterable_job_running_in_a_pool_within_one_item(tmp_path, r, client, redis_url):
+    jid = Recording.perform_async(100, 0.2)
+    with running_pool(tmp_path, redis_url, require=["iterjobs"], processes=1):
+        wait_until(lambda: r.llen(DONE) >= 3)
+        # When pyq.cancel reaches the worker (its cancel listener sets the job's flag)
+        assert pyq.cancel(jid, client) == "running"
+        done_when_cancelled = r.llen(DONE)
+        wait_until(lambda: "complete:1" in hooks(r))
+    # Then at most the item under way finished, on_cancel ran, the job is not retried, and the audit has it
+    assert r.llen(DONE) <= done_when_cancelled + 1
+    assert hooks(r) == ["start:1", "cancel:1", "stop:1", "complete:1"]
+    assert not r.zcard("retry") and not r.zcard("dead") and not r.llen("queue:default")
+    assert [(e.jid, e.where) for e in pyq.cancelled_jobs(client)] == [(jid, "running")]
