@@ -61,7 +61,7 @@ def test_queued_scheduled_and_retrying_jobs_never_run(tmp_path: Path, redis_url:
     r.zadd("retry", {json.dumps(retrying): soon})
     assert pyq.cancel(scheduled, client) == "scheduled"
     assert pyq.cancel(queued, client) == "queued"
-    assert pyq.cancel("a" * 24, client) == "retry"
+    assert pyq.cancel("a" * 24, client) == "retrying"
     with running_pool(tmp_path, redis_url, **SETTINGS):
         wait_until(lambda: r.lrange("test:done", 0, -1) == [b"kept"], timeout=20)
         time.sleep(1.0)  # anything cancelled would have run by now

@@ -30,7 +30,7 @@ from .locate import locate
 log = logging.getLogger("pyq.cancel")
 
 #: Where pyq.cancel found the job.
-Where = Literal["queued", "scheduled", "retry", "running", "unknown"]
+Where = Literal["queued", "scheduled", "retrying", "running", "unknown"]
 _JID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: Seconds a worker remembers a cancelled jid, for a job it fetched that has not started yet.
 REMEMBER_S = 600.0
@@ -112,8 +112,8 @@ def _find(redis: Any, keys: Keys, jid: str) -> tuple[Where, str, bytes] | None:
     return where, found.key, found.raw
 
 
-#: :func:`locate`'s names for the places a job can be cancelled from -> what pyq.cancel reports.
-_WHERE: dict[str, Where] = {"queued": "queued", "scheduled": "scheduled", "retrying": "retry", "running": "running"}
+#: The places :func:`locate` names that a job can be cancelled from (the same words JobHandle.status uses).
+_WHERE: dict[str, Where] = {"queued": "queued", "scheduled": "scheduled", "retrying": "retrying", "running": "running"}
 
 
 class CancelListener:

@@ -18,7 +18,7 @@ from .common import AdminCommand, BadUsage, Session, admin, show, table, when
 def cancel(s: Session, as_json: bool, jid: str | None, listing: bool) -> None:
     """Cancel a job: a queued, scheduled or retrying one is removed; a running one is told to stop.
 
-    Prints where the job was: queued, scheduled, retry, running or unknown (finished, or no such job).
+    Prints where the job was: queued, scheduled, retrying, running or unknown (finished, or no such job).
     """
     client = Client(s.url, namespace=s.config.namespace, connection=s.redis, dead=DeadLimits.of(s.config))
     if listing:
