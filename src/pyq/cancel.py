@@ -95,10 +95,7 @@ def cancelled_jobs(client: Any = None, limit: int = 100) -> list[Cancelled]:
 
 
 def _entry(raw: bytes, where: str, now_s: float) -> str:
-    try:
-        job = payload.loads(raw)
-    except Exception:
-        job = {}
+    job = payload.try_loads(raw) or {}
     return json.dumps({"jid": job.get("jid"), "class": payload.display_class(job) if job else "?",
                        "queue": job.get("queue"), "where": where, "cancelled_at": now_s}, separators=(",", ":"))
 
@@ -106,14 +103,13 @@ def _entry(raw: bytes, where: str, now_s: float) -> str:
 def _find(redis: Any, keys: Keys, jid: str) -> tuple[Where, str, bytes] | None:
     """(where, key, raw payload) of a job pyq can cancel: waiting, or running in a pyq process."""
     found = locate(redis, keys, jid)
-    where = _WHERE.get(found.place)
-    if where is None or found.raw is None:  # ended (dead), unknown, or running in a Ruby process
+    if found.place not in _CANCELLABLE or found.raw is None:  # ended (dead), unknown, or running in Ruby
         return None
-    return where, found.key, found.raw
+    return found.place, found.key, found.raw  # type: ignore[return-value]
 
 
-#: The places :func:`locate` names that a job can be cancelled from (the same words JobHandle.status uses).
-_WHERE: dict[str, Where] = {"queued": "queued", "scheduled": "scheduled", "retrying": "retrying", "running": "running"}
+#: The places :func:`locate` names that a job can be cancelled from (the words JobHandle.status uses too).
+_CANCELLABLE = ("queued", "scheduled", "retrying", "running")
 
 
 class CancelListener:

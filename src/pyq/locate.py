@@ -28,8 +28,8 @@ class Found:
     key: str = ""
 
 
-def locate(redis: Any, keys: Keys, jid: str, queue: str | None = None) -> Found:
-    """Where job ``jid`` is now; ``queue`` narrows the queue scan to one queue."""
+def locate(redis: Any, keys: Keys, jid: str) -> Found:
+    """Where job ``jid`` is now."""
     needle = jid.encode()
     for place, key in (("retrying", keys.retry), ("scheduled", keys.schedule), ("dead", keys.dead)):
         for raw, _score in redis.zscan_iter(key, match=f"*{jid}*"):
@@ -38,8 +38,7 @@ def locate(redis: Any, keys: Keys, jid: str, queue: str | None = None) -> Found:
     running = _running(redis, keys, jid, needle)
     if running is not None:
         return running
-    names = [queue] if queue else sorted(q.decode() for q in redis.smembers(keys.queues))
-    for name in names:
+    for name in sorted(q.decode() for q in redis.smembers(keys.queues)):
         raw = _in_list(redis, keys.queue(name), jid, needle)
         if raw is not None:
             return Found("queued", raw, keys.queue(name))

@@ -21,6 +21,7 @@ from typing import Any
 import msgpack
 from redis.exceptions import RedisError
 
+from . import scripts
 from .errors import PyqError
 from .keys import Keys
 from .locate import locate
@@ -88,16 +89,12 @@ def encoded_value(job: dict[str, Any], value: Any) -> bytes:
 
 
 def store_error(redis: Any, keys: Keys, job: dict[str, Any], exc: BaseException, ttl: int) -> None:
-    """Store the error that ended a job for good (dead or discarded)."""
-    _write(redis, keys, job, encode_error(job.get("error_class") or type(exc).__name__,
-                                          job.get("error_message") or str(exc)), ttl)
-
-
-def _write(redis: Any, keys: Keys, job: dict[str, Any], blob: bytes, ttl: int) -> None:
-    key = keys.result(job["jid"])
+    """Store the error that ended a job for good (dead or discarded), with the script the acker stores values with."""
+    blob = encode_error(job.get("error_class") or type(exc).__name__, job.get("error_message") or str(exc))
+    call = scripts.store_results(keys, triples=[(job["jid"], ttl, blob)])
     for attempt in range(3):
         try:
-            redis.pipeline(transaction=True).delete(key).rpush(key, blob).expire(key, ttl).execute()
+            call.run(redis)
             return
         except RedisError as exc:
             log.error("cannot store the result of jid=%s (attempt %d): %s", job.get("jid"), attempt + 1, exc)
@@ -122,7 +119,7 @@ def result(redis: Any, keys: Keys, jid: str, timeout_s: float | None = None) -> 
             raise TimeoutError(f"no result for job {jid} after {timeout_s}s")
 
 
-def status(redis: Any, keys: Keys, jid: str, queue: str | None = None) -> str:
+def status(redis: Any, keys: Keys, jid: str) -> str:
     """Where the job is now: one of :data:`STATUSES` (a stored result says done or dead, else :func:`locate`)."""
     blob = redis.lindex(keys.result(jid), 0)
     if blob is not None:
@@ -131,7 +128,7 @@ def status(redis: Any, keys: Keys, jid: str, queue: str | None = None) -> str:
             return "done"
         except JobFailed:
             return "dead"
-    return locate(redis, keys, jid, queue).place
+    return locate(redis, keys, jid).place
 
 
 class JobHandle(str):
@@ -141,11 +138,10 @@ class JobHandle(str):
     """
 
     client: Any
-    queue: str | None
 
-    def __new__(cls, jid: str, client: Any, queue: str | None = None) -> JobHandle:
+    def __new__(cls, jid: str, client: Any) -> JobHandle:
         handle = super().__new__(cls, jid)
-        handle.client, handle.queue = client, queue
+        handle.client = client
         return handle
 
     @property
@@ -162,4 +158,4 @@ class JobHandle(str):
 
     def status(self) -> str:
         """queued, scheduled, running, retrying, done, dead or unknown."""
-        return status(self.client.redis, self.client.keys, self.jid, self.queue)
+        return status(self.client.redis, self.client.keys, self.jid)
