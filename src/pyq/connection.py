@@ -28,6 +28,25 @@ def text(value: bytes | str) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
+def reply_int(value: Any) -> int:
+    """A count or id read from Redis (bytes, text, a number or None) as an int; 0 when it is none."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        try:
+            return int(float(value))
+        except (TypeError, ValueError, OverflowError):
+            return 0
+
+
+def reply_float(value: Any) -> float:
+    """A time or duration read from Redis (bytes, text, a number or None) as a float; 0.0 when it is none."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def redact(url: str) -> str:
     """The URL (or a message holding URLs) with every password replaced by ``***`` (for logs and errors)."""
     masked = _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}{':***' if m['pw'] is not None else ''}@",

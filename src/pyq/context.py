@@ -117,10 +117,14 @@ class JobContext:
         """True once the worker is stopping, the job is cancelled or its time limit passed: a loop should stop."""
         return self.timed_out or self.cancelled or self.stopping
 
+    def timeout_error(self, detail: str = "") -> JobTimeout:
+        """The JobTimeout this job ends with, worded the same wherever its limit is enforced."""
+        return JobTimeout(f"{self.name} ran past its {self.time_limit_s or 0:g}s time limit{detail}")
+
     def raise_if_interrupted(self) -> None:
         """Raise why the job should stop: JobTimeout, JobCancelled, or Shutdown (the job is put back)."""
         if self.timed_out:
-            raise JobTimeout(f"{self.name} ran past its {self.time_limit_s:g}s time limit")
+            raise self.timeout_error()
         if self.cancelled:
             raise JobCancelled(f"{self.name} jid={self.jid} was cancelled")
         if self.stopping:

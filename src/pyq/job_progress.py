@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .connection import text
+from .connection import reply_float, reply_int, text
 from .keys import Keys
 
 #: Seconds between two progress writes of one job; reports in between are held back.
@@ -127,19 +127,5 @@ def _parse(jid: str, row: dict[Any, Any]) -> Progress | None:
     if "done" not in raw:
         return None
     total = raw.get("total", "")
-    return Progress(jid, _int(raw["done"]), _int(total) if total else None, raw.get("message") or None,
-                    _float(raw.get("at", "")))
-
-
-def _int(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        return 0
-
-
-def _float(value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        return 0.0
+    return Progress(jid, reply_int(raw["done"]), reply_int(total) if total else None, raw.get("message") or None,
+                    reply_float(raw.get("at", "")))

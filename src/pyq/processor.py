@@ -287,7 +287,7 @@ def _time_limit_s(job: dict[str, Any], default_s: float | None) -> float | None:
 
 
 def _timeout_from(ctx: JobContext, cancelled: BaseException) -> JobTimeout:
-    error = JobTimeout(f"{ctx.name} ran past its {ctx.time_limit_s:g}s time limit")
+    error = ctx.timeout_error()
     error.__cause__ = cancelled
     return error
 

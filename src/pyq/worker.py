@@ -33,7 +33,7 @@ from .cancel import CancelListener
 from .config import Config
 from .connection import connect
 from .context import JobContext
-from .errors import RET_STOPPED, RET_STUCK_JOB, JobTimeout, Shutdown
+from .errors import RET_STOPPED, RET_STUCK_JOB, Shutdown
 from .fetch import Acker, Fetcher, QueueOrder, UnitOfWork
 from .inflight import InFlight
 from .keys import Keys
@@ -218,8 +218,8 @@ class Worker:
         supervisor's recovery finds nothing: none of them is counted as a crash.
         """
         joblog.stuck(ctx, self.config.timeout_grace_s)
-        error = JobTimeout(f"{ctx.name} ran past its {ctx.time_limit_s or 0:g}s time limit and did not stop "
-                           f"within {self.config.timeout_grace_s:g}s (blocked outside Python); its worker was replaced")
+        error = ctx.timeout_error(f" and did not stop within {self.config.timeout_grace_s:g}s (blocked outside "
+                                  "Python); its worker was replaced")
         try:
             self.processor.settler.fail(ctx.unit, as_fetched(ctx), error, ctx.definition, ctx.instance)
             self.acker.flush_or_log()

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..connection import text
+from ..connection import reply_float, reply_int, text
 from ..keys import PROCESS_TTL_S, Keys
 
 #: Remote signals a process understands: quiet, graceful stop, dump thread stacks.
@@ -58,9 +58,9 @@ def _parse(identity: str, row: list[Any]) -> ProcessInfo | None:
         info = {}
     info = info if isinstance(info, dict) else {}
     return ProcessInfo(
-        identity, str(info.get("hostname", "")), _int(info.get("pid")), _int(busy),
-        _int(concurrency) or _int(info.get("concurrency")), _float(beat), text(quiet or b"") == "true",
-        _int(rss), _float(info.get("started_at")), [str(q) for q in info.get("queues") or []],
+        identity, str(info.get("hostname", "")), reply_int(info.get("pid")), reply_int(busy),
+        reply_int(concurrency) or reply_int(info.get("concurrency")), reply_float(beat), text(quiet or b"") == "true",
+        reply_int(rss), reply_float(info.get("started_at")), [str(q) for q in info.get("queues") or []],
         str(info.get("tag") or ""), str(info.get("version") or ""))
 
 
@@ -122,18 +122,3 @@ def signal_process(redis: Any, keys: Keys, identity: str, action: str) -> str:
     pipe.expire(keys.process_signals(identity), PROCESS_TTL_S)
     pipe.execute()
     return signal
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
-

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..connection import text
+from ..connection import reply_float, reply_int, text
 from ..keys import Keys
 
 #: Sidekiq's field names.
@@ -77,9 +77,9 @@ class StateStore:
             return IterationState()
         raw = {text(k): text(v) for k, v in self.redis.hgetall(self.key).items()}
         cancelled = raw.get(CANCELLED)
-        return IterationState(executions=_int(raw.get(EXECUTIONS)), cursor=decode_cursor(raw.get(CURSOR)),
-                              runtime_s=_float(raw.get(RUNTIME)), done=_int(raw.get(DONE)),
-                              cancelled_at=_int(cancelled) if cancelled is not None else None)
+        return IterationState(executions=reply_int(raw.get(EXECUTIONS)), cursor=decode_cursor(raw.get(CURSOR)),
+                              runtime_s=reply_float(raw.get(RUNTIME)), done=reply_int(raw.get(DONE)),
+                              cancelled_at=reply_int(cancelled) if cancelled is not None else None)
 
     def save(self, state: IterationState) -> bool:
         """Save executions, cursor, runtime and items done (one transaction, as Ruby's flush); True if cancelled."""
@@ -114,21 +114,4 @@ def cancel(redis: Any, keys: Keys, jid: str, now_s: float | None = None) -> int:
     pipe.hsetnx(key, CANCELLED, int(time.time() if now_s is None else now_s))
     pipe.hget(key, CANCELLED)
     pipe.expire(key, STATE_TTL_S)
-    return _int(text(pipe.execute()[1]))
-
-
-def _int(value: str | None) -> int:
-    try:
-        return int(value) if value is not None else 0
-    except ValueError:
-        try:
-            return int(float(value))  # type: ignore[arg-type]
-        except ValueError:
-            return 0
-
-
-def _float(value: str | None) -> float:
-    try:
-        return float(value) if value is not None else 0.0
-    except ValueError:
-        return 0.0
+    return reply_int(text(pipe.execute()[1]))
