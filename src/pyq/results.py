@@ -14,6 +14,7 @@ nothing: :meth:`JobHandle.result` then times out, and :meth:`JobHandle.status` r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -92,13 +93,8 @@ def store_error(redis: Any, keys: Keys, job: dict[str, Any], exc: BaseException,
     """Store the error that ended a job for good (dead or discarded), with the script the acker stores values with."""
     blob = encode_error(job.get("error_class") or type(exc).__name__, job.get("error_message") or str(exc))
     call = scripts.store_results(keys, triples=[(job["jid"], ttl, blob)])
-    for attempt in range(3):
-        try:
-            call.run(redis)
-            return
-        except RedisError as exc:
-            log.error("cannot store the result of jid=%s (attempt %d): %s", job.get("jid"), attempt + 1, exc)
-            time.sleep(0.2 * 2**attempt)
+    with contextlib.suppress(RedisError):  # each failure is logged; the job itself is settled already
+        call.run_retried(redis, attempts=3, what=f"store the result of jid={job['jid']}")
 
 
 def result(redis: Any, keys: Keys, jid: str, timeout_s: float | None = None) -> Any:

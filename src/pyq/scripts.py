@@ -23,18 +23,22 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 
 from .config import Config
 from .errors import PyqError
 from .keys import STAT_DAY_TTL_S, Keys, utc_day
+
+log = logging.getLogger("pyq.scripts")
 
 _INCLUDE = re.compile(r'^--- @include "([\w/.-]+)"\s*$', re.MULTILINE)
 _HEADER_SLOT = re.compile(r"^-- (KEYS|ARGV)\[(\d+)(\.\.)?\]\s+(\w+)", re.MULTILINE)
@@ -145,6 +149,19 @@ class Call(NamedTuple):
     def run(self, client: Any) -> Any:
         """Run it alone: one round trip (two after a Redis restart)."""
         return Scripts(client).run(self.script, self.keys, self.args)
+
+    def run_retried(self, client: Any, *, attempts: int, what: str) -> Any:
+        """Run it, trying again through a short outage (waits of 0.2 s doubling, at most 2 s); each failure is
+        logged as "cannot WHAT (attempt N)", and the last one is raised."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self.run(client)
+            except RedisError as exc:
+                log.error("cannot %s (attempt %d): %s", what, attempt, exc)
+                if attempt == attempts:
+                    raise
+                time.sleep(min(2.0, 0.2 * 2 ** (attempt - 1)))
+        raise ValueError(f"attempts must be >= 1, got {attempts}")
 
 
 def run_many(client: Any, calls: Sequence[Call]) -> list[Any]:

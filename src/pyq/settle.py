@@ -85,13 +85,7 @@ class Settler:
         """
         job = {**job, "enqueued_at": payload.timestamp(None, payload.time_style_of(job))}
         call = scripts.reenqueue(self.keys, self.identity, unit.queue, raw=unit.raw, payload=payload.dumps(job))
-        for attempt in range(4):
-            try:
-                return bool(call.run(self.redis))
-            except RedisError as exc:
-                log.error("cannot requeue jid=%s (attempt %d): %s", job.get("jid"), attempt + 1, exc)
-                time.sleep(min(2.0, 0.2 * 2**attempt))
-        return bool(call.run(self.redis))
+        return bool(call.run_retried(self.redis, attempts=5, what=f"requeue jid={job.get('jid')}"))
 
     def bury_poison(self, unit: UnitOfWork, exc: InvalidPayload) -> None:
         """A payload that is not a job goes to the dead set, wrapped in a job Ruby's Web UI can show."""
@@ -114,15 +108,12 @@ class Settler:
         stored = poison.encode_for_storage(raw, job, self.settings.time_style)
         call = scripts.fail(self.keys, self.identity, raw=raw, target=target, score=score, job=stored,
                             now_s=time.time(), dead=self.settings.dead)
-        for attempt in range(5):
-            try:
-                call.run(self.redis)
-                return True
-            except RedisError as exc:
-                log.error("cannot store failed job jid=%s (attempt %d): %s", job.get("jid"), attempt + 1, exc)
-                time.sleep(min(2.0, 0.2 * 2**attempt))
-        log.error("failed job jid=%s stays in flight; it will be recovered and run again", job.get("jid"))
-        return False
+        try:
+            call.run_retried(self.redis, attempts=5, what=f"store failed job jid={job.get('jid')}")
+            return True
+        except RedisError:
+            log.error("failed job jid=%s stays in flight; it will be recovered and run again", job.get("jid"))
+            return False
 
     def _after_death(self, decision: retry.Decision, exc: BaseException,
                      after_discard: Callable[..., Any] | None) -> None:
