@@ -168,7 +168,7 @@ class _Run:
             job.cursor, job.current_object = state.cursor, item
             now = time.monotonic()
             why = self._stop_reason(now)
-            cancelled = self.ctx is not None and bool(getattr(self.ctx, "cancelled", False))
+            cancelled = self.ctx is not None and self.ctx.cancelled
             if why is not None or cancelled or now - saved_at >= CHECKPOINT_INTERVAL_S:
                 cancelled = self._save(now) or cancelled
                 saved_at = polled_at = now
