@@ -44,10 +44,7 @@ def cancel(jid: str, client: Any = None, *, attempts: int = 3) -> Where:
     """
     if not isinstance(jid, str) or not _JID.fullmatch(jid):
         raise ValueError(f"not a job id: {jid!r} (letters, digits, _ and -)")
-    if client is None:
-        from .client import default_client
-
-        client = default_client()
+    client = _or_default(client)
     redis, keys = client.redis, client.keys
     audit_ttl_s = client.dead.timeout_s
     for _ in range(attempts):  # a job that moved between the look and the removal is looked for again
@@ -78,10 +75,7 @@ class Cancelled:
 
 def cancelled_jobs(client: Any = None, limit: int = 100) -> list[Cancelled]:
     """The most recent cancellations (kept for ``dead_timeout``), newest first."""
-    if client is None:
-        from .client import default_client
-
-        client = default_client()
+    client = _or_default(client)
     rows = client.redis.zrevrange(client.keys.cancelled, 0, limit - 1)
     out = []
     for row in rows:
@@ -92,6 +86,15 @@ def cancelled_jobs(client: Any = None, limit: int = 100) -> list[Cancelled]:
         except (ValueError, KeyError, TypeError):
             continue
     return out
+
+
+def _or_default(client: Any) -> Any:
+    """``client``, else the process's default client."""
+    if client is not None:
+        return client
+    from .client import default_client
+
+    return default_client()
 
 
 def _entry(raw: bytes, where: str, now_s: float) -> str:
