@@ -33,7 +33,9 @@ SAMPLES: dict[str, Any] = {
     "source": "retry", "now_s": NOW, "at_s": NOW + 60, "payloads": ["p"], "raws": [b"r"], "pairs": [("q", b"r")],
     "count": 2, "raw": b"r", "target": "dead", "score": NOW, "job": "j", "dead": DeadLimits(timeout_s=9, max_jobs=8),
     "limit": 3, "enqueued_at": NOW, "stale_after_s": 60.0, "max_crashes": 3, "crash_ttl_s": 86_400, "jid": "J",
-    "pttl": 0, "lock_type": "until_executed", "lock_score": "", "payload": "p", "triples": [("J", 60, b"v")],
+    "pttl": 0, "lock_type": "until_executed", "lock_score": "", "payload": "p", "results": [("J", 60, b"v", "B")],
+    "bid": "B", "jids": ["J"], "expires_at_s": NOW + 60, "guard": True,
+    "callbacks": [("success", "q", "J", "{}")], "batch_members": [("B", "J", "succeeded")],
     "source_key": "ns:queue:q", "kind": "list", "member": "m", "audit_ttl_s": 60, "entry": "e",
 }
 
@@ -48,6 +50,7 @@ EXPECTED_KEYS = {
     "queued": "ns:uniquejobs:d:QUEUED", "primed": "ns:uniquejobs:d:PRIMED", "info": "ns:uniquejobs:d:INFO",
     "digests": "ns:uniquejobs:digests", "expiring": "ns:uniquejobs:expiring_digests",
     "source_key": "ns:queue:q", "audit": "ns:pyq:cancelled", "iteration": "ns:it-J", "count": "ns:pyq:stat:cancelled",
+    "batch": "ns:b-B", "index": "ns:batches", "jids": "ns:b-B-jids",
 }
 
 

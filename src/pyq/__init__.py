@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ._version import __version__
+from .batch import Batch
+from .batch_status import BatchStatus, NoSuchBatch
 from .cancel import cancel, cancelled_jobs
 from .client import Client, configure
 from .client import default_client as _default_client
@@ -36,7 +38,7 @@ def result(jid: str, timeout: float | None = None, *, client: Client | None = No
     return JobHandle(jid, client or _default_client()).result(timeout)
 
 
-__all__ = ["Client", "ConfigError", "InvalidPayload", "IterableJob", "Job", "JobCancelled", "JobContext", "JobFailed",
-           "JobHandle", "JobTimeout", "Progress", "PyqError", "UnknownJob", "__version__", "add_client_middleware",
-           "add_server_middleware", "cancel", "cancelled_jobs", "configure", "current", "job", "on_death", "progress",
-           "result"]
+__all__ = ["Batch", "BatchStatus", "Client", "ConfigError", "InvalidPayload", "IterableJob", "Job", "JobCancelled",
+           "JobContext", "JobFailed", "JobHandle", "JobTimeout", "NoSuchBatch", "Progress", "PyqError", "UnknownJob",
+           "__version__", "add_client_middleware", "add_server_middleware", "cancel", "cancelled_jobs", "configure",
+           "current", "job", "on_death", "progress", "result"]

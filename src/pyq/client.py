@@ -27,6 +27,7 @@ from typing import Any
 
 from . import middleware as _middleware
 from . import payload, scripts, unique
+from .batch_scope import BID_FIELD, open_batch
 from .config import Config
 from .connection import connect
 from .keys import QUEUE_NAME_RULE, Keys, is_queue_name
@@ -56,7 +57,8 @@ class Client:
 
     def __init__(self, url: str | None = None, *, namespace: str = "", time_style: payload.TimeStyle = "float",
                  connection: Any = None, middleware: Sequence[ClientMiddleware] | None = None,
-                 dead: DeadLimits | None = None, store: Store | None = None) -> None:
+                 dead: DeadLimits | None = None, store: Store | None = None,
+                 batch_expiry_s: float = Config.batch_expiry_s) -> None:
         self.url = url or default_url()
         self.redis = connection if connection is not None else connect(self.url)
         self.keys = Keys(namespace)
@@ -65,13 +67,15 @@ class Client:
         self.middleware = list(middleware) if middleware is not None else None
         #: How the unique-jobs ``reject`` strategy trims the dead set (None = Config's defaults).
         self.dead = dead or DeadLimits.default()
+        #: How long batches created through this client are kept (``pyq.Batch(expires_in=...)`` overrides it).
+        self.batch_expiry_s = batch_expiry_s
         self._store_with = store
 
     @classmethod
     def for_config(cls, config: Config, *, connection: Any = None) -> Client:
         """A client for a running pool: its Redis, namespace, time style and dead-set limits."""
         return cls(config.redis_url, namespace=config.namespace, time_style=config.time_style,
-                   connection=connection, dead=DeadLimits.of(config))
+                   connection=connection, dead=DeadLimits.of(config), batch_expiry_s=config.batch_expiry_s)
 
     def store(self, calls: Sequence[Call]) -> list[Any]:
         """The seam every push ends in: run the script calls in one round trip and return their results.
@@ -87,6 +91,10 @@ class Client:
                 raise result
         return results
 
+    def normalized(self, item: dict[str, Any]) -> dict[str, Any]:
+        """The job a push of ``item`` would store (defaults, jid, created_at, the open batch's bid), unpushed."""
+        return self._normalize(item)[0]
+
     def encode(self, jobs: list[dict[str, Any]], at_s: float | None) -> list[str]:
         """The payloads to store: a fresh ``enqueued_at`` when pushed now, none when scheduled."""
         stamp = payload.timestamp(style=self.time_style) if at_s is None else None
@@ -99,7 +107,15 @@ class Client:
 
     def enqueue_call(self, queue: str, at_s: float | None, jobs: list[dict[str, Any]]) -> Call:
         """The ``enqueue.lua`` call that pushes (or schedules) these jobs on one queue."""
-        return scripts.enqueue(self.keys, queue, at_s=at_s, payloads=self.encode(jobs, at_s))
+        return self._push_call(queue, at_s, self.encode(jobs, at_s), [job["jid"] for job in jobs])
+
+    def _push_call(self, queue: str, at_s: float | None, payloads: list[str], jids: list[str]) -> Call:
+        """``enqueue.lua``, or inside ``with pyq.Batch(...)`` ``batch_push.lua``, which makes the jobs members
+        of the batch in the step that pushes them."""
+        membership = open_batch.get()
+        if membership is None:
+            return scripts.enqueue(self.keys, queue, at_s=at_s, payloads=payloads)
+        return scripts.batch_push(self.keys, membership.bid, queue, at_s=at_s, jids=jids, payloads=payloads)
 
     # --- raw Sidekiq hashes ------------------------------------------------------
     def push(self, item: dict[str, Any]) -> str | None:
@@ -111,7 +127,7 @@ class Client:
         if job is None:
             return None
         if job.get("lock"):  # sidekiq-unique-jobs: lock and push in one script
-            return unique.push(self, job, at_s)
+            return self._push_unique(job, at_s)
         self.store([self.enqueue_call(job["queue"], at_s, [job])])
         return job["jid"]
 
@@ -158,8 +174,8 @@ class Client:
         middle, tail = rest.split(f'"{marker}"', 1)
         jids = payload.new_jids(len(args_list))
         raws = [f'{head}{payload.dumps(args)}{middle}"{jid}"{tail}' for args, jid in zip(args_list, jids, strict=True)]
-        chunks = [raws[i:i + batch_size] for i in range(0, len(raws), batch_size)]
-        self.store([scripts.enqueue(self.keys, job["queue"], at_s=at_s, payloads=chunk) for chunk in chunks])
+        self.store([self._push_call(job["queue"], at_s, raws[i:i + batch_size], jids[i:i + batch_size])
+                    for i in range(0, len(raws), batch_size)])
         return jids
 
     def _push_many(self, items: Iterable[dict[str, Any]], batch_size: int = BULK_CHUNK) -> list[str]:
@@ -171,7 +187,7 @@ class Client:
             if job is None:
                 continue
             if job.get("lock"):
-                jid = unique.push(self, job, at_s)
+                jid = self._push_unique(job, at_s)
                 jids.extend([jid] if jid else [])
                 continue
             groups.setdefault((job["queue"], at_s), []).append(job)
@@ -181,6 +197,21 @@ class Client:
         if calls:
             self.store(calls)
         return jids
+
+    def _push_unique(self, job: dict[str, Any], at_s: float | None) -> str | None:
+        """A job with a uniqueness lock; in a batch it is a member before the lock is tried, and is dropped
+        again when the lock was taken and it was not pushed under its jid."""
+        membership = open_batch.get()
+        if membership is None:
+            return unique.push(self, job, at_s)
+        self.store([membership.add([job["jid"]])])
+        pushed = None
+        try:
+            pushed = unique.push(self, job, at_s)
+        finally:
+            if pushed != job["jid"]:
+                self.store([membership.forget([job["jid"]])])
+        return pushed
 
     def _normalize(self, item: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
         """Sidekiq's normalize_item + validate: defaults, jid, created_at; the due time apart."""
@@ -199,6 +230,9 @@ class Client:
                 job[key] = list(value) if key == "tags" else value
         job["jid"] = item.get("jid") or payload.new_jid()
         job.setdefault("created_at", payload.timestamp(style=self.time_style))
+        membership = open_batch.get()
+        if membership is not None:
+            job[BID_FIELD] = membership.bid
         return job, (float(at) if at is not None and at > time.time() else None)
 
     def _run_middleware(self, job: dict[str, Any]) -> dict[str, Any] | None:
@@ -250,6 +284,14 @@ def default_client() -> Client:
         opts = dict(_default_options)
         _default = (os.getpid(), Client(opts.pop("url", None), **opts))
     return _default[1]
+
+
+def default_for_config(config: Config) -> None:
+    """In a worker process: jobs push through a client for the pool's config (its namespace, time style,
+    batch expiry), unless the application called :func:`configure` itself."""
+    global _default
+    if not _default_options:
+        _default = (os.getpid(), Client.for_config(config))
 
 
 @contextmanager

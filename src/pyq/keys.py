@@ -110,6 +110,13 @@ class Keys:
     cancelled = Fixed("pyq:cancelled")         #: zset audit of cancelled jobs, scored by cancel time
     cancelled_count = Fixed("pyq:stat:cancelled")  #: how many jobs pyq.cancel found and cancelled
     cancel_channel = Fixed("pyq:cancel")       #: pub/sub channel: the jid of a running job just cancelled
+    # batches, with Sidekiq Pro's names (pyq.batches; the Lua of includes/batch.lua builds the same names)
+    batch = Named("b-{}")                      #: a batch's hash: counters, flags, callbacks, parent
+    batch_jids = Named("b-{}-jids")            #: members that have not succeeded yet: jids, and b-CHILD
+    batch_failed = Named("b-{}-failed")        #: members that failed at least once and have not succeeded
+    batch_died = Named("b-{}-died")            #: jids of members that went to the dead set
+    batch_results = Named("b-{}-results")      #: jids of members with a stored result
+    batches = Fixed("batches")                 #: zset of batch ids, scored by their expiry
 
     # --- sidekiq-cron (2.x layout with a namespace; 1.x without) ----------------
     def cron_jobs(self, namespace: str | None = "default") -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import re
 import time
@@ -226,25 +227,34 @@ def fetch(keys: Keys, identity: str, queues: Sequence[str], /, *, count: int) ->
                 (identity, count))
 
 
+#: How a batch member ended, as ``includes/batch.lua`` records it.
+BatchOutcome = Literal["succeeded", "failed", "died"]
+
+
 def ack(keys: Keys, identity: str, now_s: float | None = None, /, *, day_ttl_s: int = STAT_DAY_TTL_S,
+        wake_cap: int = WAKE_CAP, batch_members: Sequence[tuple[str, str, BatchOutcome]] = (),
         raws: Sequence[bytes]) -> Call:
-    """Drop finished jobs from the in-flight list and count them processed (on ``now_s``'s day)."""
-    day = utc_day(now_s)
-    return Call("ack", (keys.inflight(identity), keys.stat("processed"), keys.stat("processed", day)),
-                (day_ttl_s, *raws))
+    """Drop finished jobs from the in-flight list, count them processed (on ``now_s``'s day), and settle
+    the (bid, jid, outcome) of those that belong to a batch."""
+    now_s = time.time() if now_s is None else now_s
+    members = json.dumps([list(m) for m in batch_members]) if batch_members else ""
+    return Call("ack", (keys.inflight(identity), keys.stat("processed"), keys.stat("processed", utc_day(now_s))),
+                (day_ttl_s, keys.prefix, repr(float(now_s)), wake_cap, members, *raws))
 
 
-def store_results(keys: Keys, /, *, triples: Iterable[tuple[str, int, bytes]]) -> Call:
-    """Store (jid, ttl_s, msgpack blob) results of finished jobs, each under ``pyq:result:JID``."""
-    return Call("store_results", (), (keys.prefix, *(x for triple in triples for x in triple)))
+def store_results(keys: Keys, /, *, results: Iterable[tuple[str, int, bytes, str]]) -> Call:
+    """Store (jid, ttl_s, msgpack blob, bid or "") results of finished jobs, each under ``pyq:result:JID``."""
+    return Call("store_results", (), (keys.prefix, *(x for result in results for x in result)))
 
 
 def fail(keys: Keys, identity: str, /, *, raw: bytes, target: str, score: float, job: str, now_s: float,
-         dead: DeadLimits, day_ttl_s: int = STAT_DAY_TTL_S) -> Call:
-    """A failed job leaves the in-flight list for the retry set, the dead set (trimmed) or nowhere."""
+         dead: DeadLimits, day_ttl_s: int = STAT_DAY_TTL_S, wake_cap: int = WAKE_CAP, bid: str = "",
+         jid: str = "") -> Call:
+    """A failed job leaves the in-flight list for the retry set, the dead set (trimmed) or nowhere; a job of
+    batch ``bid`` is settled there as failed (or died)."""
     return Call("fail", (keys.inflight(identity), keys.retry, keys.dead, *_stats(keys, utc_day(now_s))),
                 (raw, target, repr(float(score)), job, repr(float(now_s)), dead.timeout_s, dead.max_jobs,
-                 day_ttl_s))
+                 day_ttl_s, keys.prefix, wake_cap, bid, jid))
 
 
 def promote(keys: Keys, zset: Literal["retry", "schedule"], /, *, now_s: float, limit: int,
@@ -312,3 +322,40 @@ def cancel(keys: Keys, jid: str, source_key: str, /, *, kind: Literal["list", "z
     """Remove ``member`` from ``source`` (a full key), or flag the running job; audit and count it."""
     return Call("cancel", (source_key, keys.cancelled, keys.iteration(jid), keys.cancelled_count),
                 (kind, member, repr(float(now_s)), audit_ttl_s, iteration_ttl_s, entry, keys.prefix, jid))
+
+
+# --- batches (pyq.batches): b-BID, b-BID-jids, b-BID-failed, b-BID-died, b-BID-results, batches ---
+
+
+def batch_open(keys: Keys, bid: str, /, *, now_s: float, expires_at_s: float, guard: bool, description: str = "",
+               parent: str = "", time_style: str = "", callbacks: Iterable[tuple[str, str, str, str]] = ()) -> Call:
+    """Create batch ``bid`` (given a ``time_style``) or open it again; ``guard`` holds it open until closed.
+
+    ``callbacks`` are (event, queue, jid, payload without enqueued_at).
+    """
+    return Call("batch_open", (keys.batch(bid), keys.batches),
+                (keys.prefix, bid, repr(float(now_s)), int(expires_at_s), int(guard), description, parent,
+                 time_style, *(x for callback in callbacks for x in callback)))
+
+
+def batch_push(keys: Keys, bid: str, queue_name: str, /, *, at_s: float | None, wake_cap: int = WAKE_CAP,
+               jids: Sequence[str], payloads: Sequence[str]) -> Call:
+    """:func:`enqueue` for jobs of batch ``bid``: each becomes a member as it is pushed, in the same step."""
+    return Call("batch_push", (keys.queues, keys.queue(queue_name), keys.schedule, keys.wake(queue_name),
+                               keys.batch(bid), keys.batch_jids(bid)),
+                (queue_name, _at(at_s), wake_cap, json.dumps(list(jids)), *payloads))
+
+
+def batch_add(keys: Keys, bid: str, /, *, jids: Sequence[str]) -> Call:
+    """Make ``jids`` members of batch ``bid`` before they are pushed."""
+    return Call("batch_add", (keys.batch(bid), keys.batch_jids(bid)), tuple(jids))
+
+
+def batch_forget(keys: Keys, bid: str, /, *, jids: Sequence[str]) -> Call:
+    """Drop members that were added but never pushed."""
+    return Call("batch_forget", (keys.batch(bid), keys.batch_jids(bid)), tuple(jids))
+
+
+def batch_close(keys: Keys, bid: str, /, *, now_s: float, wake_cap: int = WAKE_CAP) -> Call:
+    """Release one hold on batch ``bid`` and fire the callbacks now due."""
+    return Call("batch_close", (keys.batch(bid),), (keys.prefix, bid, repr(float(now_s)), wake_cap))

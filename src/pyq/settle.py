@@ -15,7 +15,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from . import joblog, middleware, payload, poison, results, retry, scripts
+from . import batch_scope, joblog, middleware, payload, poison, results, retry, scripts
 from .config import Config
 from .context import Failure
 from .errors import InvalidPayload
@@ -107,7 +107,8 @@ class Settler:
         """Run ``lua/fail.lua`` (retrying through short outages); False when the job stays in flight."""
         stored = poison.encode_for_storage(raw, job, self.settings.time_style)
         call = scripts.fail(self.keys, self.identity, raw=raw, target=target, score=score, job=stored,
-                            now_s=time.time(), dead=self.settings.dead)
+                            now_s=time.time(), dead=self.settings.dead, bid=batch_scope.bid_of(job) or "",
+                            jid=str(job.get("jid") or ""))
         try:
             call.run_retried(self.redis, attempts=5, what=f"store failed job jid={job.get('jid')}")
             return True

@@ -1,0 +1,33 @@
+-- batch_push: make jobs members of a batch and push them, in one step (enqueue.lua, inside a batch).
+--
+-- KEYS[1] queues     set    names of known queues
+-- KEYS[2] queue      list   queue:NAME, producers LPUSH
+-- KEYS[3] schedule   zset   scheduled jobs, score = run-at epoch seconds
+-- KEYS[4] wake       list   pyq:wake:NAME, wake-up markers for idle workers
+-- KEYS[5] batch      hash   b-BID
+-- KEYS[6] jids       set    b-BID-jids, the members that have not succeeded yet
+-- ARGV[1] queue_name        NAME, added to the queues set
+-- ARGV[2] at_s              "" to push now, else the run-at time (float epoch seconds)
+-- ARGV[3] wake_cap          most markers left on the wake list (0 = none)
+-- ARGV[4] jids              JSON list of the jobs' jids, in the order of the payloads
+-- ARGV[5..] payloads        job JSON carrying "bid", and enqueued_at (now) or no "at" (later)
+--
+-- A job is a member before it can be fetched, so its ack always finds it; a jid already a member
+-- is not counted again. A batch that is gone still gets its jobs pushed (they run, and count nowhere).
+-- Returns: the number of jobs stored.
+--- @include "includes/push_jobs"
+--- @include "includes/batch_join"
+
+local queues_key, queue_key, schedule_key, wake_key, batch_key, jids_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4],
+  KEYS[5], KEYS[6]
+local queue_name, at_s, wake_cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local first = 5
+
+batch_join(batch_key, jids_key, cjson.decode(ARGV[4]))
+if at_s == "" then
+  return push_jobs(queues_key, queue_key, wake_key, queue_name, ARGV, first, #ARGV, wake_cap)
+end
+for i = first, #ARGV do
+  redis.call("ZADD", schedule_key, at_s, ARGV[i])
+end
+return #ARGV - first + 1
