@@ -217,7 +217,7 @@ def test_a_batch_and_every_key_of_it_expire(r: redis.Redis, client: Client) -> N
                  dead=scripts.DeadLimits(9999, 9999), bid=batch.bid, jid=json.loads(raw)["jid"]).run(r)
     names = [keys.batch(batch.bid), keys.batch_jids(batch.bid), keys.batch_failed(batch.bid),
              keys.batch_died(batch.bid)]
-    assert all(0 < r.ttl(name) <= 2 for name in names), [r.ttl(n) for n in names]
+    assert all(0 < r.ttl(name) <= 3 for name in names), [r.ttl(n) for n in names]
     assert Batch.list(client)[0] == 1
     wait_until(lambda: not any(r.exists(name) for name in names), timeout=5)
     with pytest.raises(NoSuchBatch):
@@ -292,3 +292,47 @@ def test_two_processes_finishing_the_last_two_jobs_at_once_fire_each_callback_on
         if outcome_b == "succeeded":
             assert pushed.pop((bid, "success")) == 1
     assert pushed == {}, "callbacks fired that should not have"
+
+
+# --- pyq batches and the dashboard -------------------------------------------------------------------------
+
+
+def test_pyq_batches_lists_batches_and_shows_one(redis_url: str, r: redis.Redis, client: Client) -> None:
+    from click.testing import CliRunner
+
+    from pyq.cli import main
+
+    work = batchjobs.batch_work.set(client=client, queue="nobody")
+    with Batch("first <import>", client=client) as first:
+        work.perform_bulk([[i, 0] for i in range(3)])
+    with Batch("second", client=client) as second:
+        work.perform_async(1, 0)
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(main, ["batches", *args, "--redis-url", redis_url])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    listed = json.loads(run("--json"))
+    assert listed["count"] == 2
+    assert [b["bid"] for b in listed["batches"]] == [second.bid, first.bid]  # newest first
+    assert listed["batches"][1]["total"] == 3 and listed["batches"][1]["state"] == "running"
+    assert first.bid in run() and "first <import>" in run()
+    one = json.loads(run(first.bid, "--json"))
+    assert (one["pending"], one["failures"], one["complete"], one["success"]) == (3, 0, False, False)
+    assert "pending: 3" in run(first.bid)
+    missing = CliRunner().invoke(main, ["batches", "nope", "--redis-url", redis_url])
+    assert missing.exit_code == 2 and "no batch 'nope'" in missing.output
+
+
+def test_the_dashboard_lists_batches_escaped(redis_url: str, r: redis.Redis, client: Client) -> None:
+    from pyq.config import Config
+    from pyq.web.views import Views
+
+    with Batch("<b>report</b>", client=client) as batch:
+        batchjobs.batch_work.set(client=client, queue="nobody").perform_async(1, 0)
+    page = Views(r, Keys()).dashboard("token").decode()
+    section = page.split("id='batches'", 1)[1].split("</section>", 1)[0]
+    assert "Batches (1)" in section and batch.bid in section and "running" in section
+    assert "&lt;b&gt;report&lt;/b&gt;" in section and "<b>report" not in section
+    assert Config().batch_expiry_s == 30 * 24 * 3600

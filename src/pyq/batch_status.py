@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from . import results
@@ -56,6 +57,20 @@ class BatchStatus:
     def success(self) -> bool:
         """Every job has succeeded (after retries), and so has every child batch."""
         return self.success_at is not None
+
+    @property
+    def state(self) -> str:
+        """One word for lists: success, complete (with failures), open (still being pushed into) or running."""
+        if self.success:
+            return "success"
+        if self.complete:
+            return "complete"
+        return "open" if self.is_open else "running"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Its fields, complete, success and state, for JSON (without the Redis handle)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclass_fields(self) if f.name not in ("redis", "keys")}
+        return {**fields, "complete": self.complete, "success": self.success, "state": self.state}
 
     def results(self) -> dict[str, Any]:
         """The stored results of the batch's jobs that keep one (``result_ttl``), by jid.

@@ -334,7 +334,7 @@ def batch_open(keys: Keys, bid: str, /, *, now_s: float, expires_at_s: float, gu
     ``callbacks`` are (event, queue, jid, payload without enqueued_at).
     """
     return Call("batch_open", (keys.batch(bid), keys.batches),
-                (keys.prefix, bid, repr(float(now_s)), int(expires_at_s), int(guard), description, parent,
+                (keys.prefix, bid, repr(float(now_s)), repr(float(expires_at_s)), int(guard), description, parent,
                  time_style, *(x for callback in callbacks for x in callback)))
 
 

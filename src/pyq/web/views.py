@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..api import Api
+from ..batch_status import listing
 from ..cancel import cancel
 from ..client import Client
 from ..job_progress import Progress
@@ -12,7 +13,7 @@ from ..keys import Keys
 from . import render
 from .render import button, cell
 
-#: Entries shown per sorted set.
+#: Entries shown per sorted set, and batches shown.
 SET_ROWS = 25
 SETS = (("retry", "Retries"), ("schedule", "Scheduled"), ("dead", "Dead"))
 
@@ -37,7 +38,7 @@ class Views:
                                 [(cell(q.name), cell(q.size), cell(q.latency_s)) for q in snap.queues], "queues"),
                  self._processes(token), self._busy(token)]
         parts += [self._set(name, title, token) for name, title in SETS]
-        parts.append(self._cron())
+        parts += [self._batches(), self._cron()]
         return render.page("Dashboard", "".join(parts))
 
     def _processes(self, token: str) -> str:
@@ -70,6 +71,14 @@ class Views:
                          cell(job.get("queue", "-")), error, actions))
         return render.section(f"{title} ({self.api.set_size(name)})",
                               ("when (UTC)", "jid", "class", "queue", "error", ""), rows, name)
+
+    def _batches(self) -> str:
+        count, page = listing(self.redis, self.keys, limit=SET_ROWS)
+        rows = [(cell(b.bid), cell(b.description or "-"), cell(b.state), cell(b.total), cell(b.pending),
+                 cell(b.failures), cell(render.when(b.created_at))) for b in page]
+        return render.section(f"Batches ({count})",
+                              ("bid", "description", "state", "total", "pending", "failures", "created (UTC)"), rows,
+                              "batches")
 
     def _cron(self) -> str:
         from ..cron import CronStore
