@@ -18,6 +18,7 @@ import pyq
 from pool import child_pids, running_pool, wait_until
 from pyq import Batch, Client, NoSuchBatch, scripts
 from pyq.keys import Keys
+from rubyhelp import requires_ruby, sidekiq_server
 
 POOL = {"require": ["batchjobs"], "processes": 2, "concurrency": 10, "average_scheduled_poll_interval": 0.2,
         "poll_interval_average": 0.2, "heartbeat_interval": 1}
@@ -336,3 +337,19 @@ def test_the_dashboard_lists_batches_escaped(redis_url: str, r: redis.Redis, cli
     assert "Batches (1)" in section and batch.bid in section and "running" in section
     assert "&lt;b&gt;report&lt;/b&gt;" in section and "<b>report" not in section
     assert Config().batch_expiry_s == 30 * 24 * 3600
+
+
+# --- Ruby --------------------------------------------------------------------------------------------------
+
+
+@requires_ruby
+def test_a_ruby_sidekiq_worker_runs_a_batch_job_but_it_does_not_count_for_the_batch(
+        redis_url: str, r: redis.Redis, client: Client) -> None:
+    record = pyq.job(name="RecordJob", queue="interop")(lambda token: None).set(client=client)
+    with Batch(on_success=(batchjobs.batch_callback, ["ruby"]), client=client) as batch:
+        jid = record.perform_async("from-a-batch")
+    with sidekiq_server("record_worker.rb", redis_url, "interop"):
+        ran = wait_until(lambda: r.lrange("test:recorded", 0, -1), timeout=20)
+    assert json.loads(ran[0])["jid"] == jid  # the payload with its bid is a valid Sidekiq job
+    status = Batch.status(batch.bid, client=client)
+    assert status.pending == 1 and not status.success  # as docs/ruby-interop.md says
