@@ -353,3 +353,12 @@ def test_a_ruby_sidekiq_worker_runs_a_batch_job_but_it_does_not_count_for_the_ba
     assert json.loads(ran[0])["jid"] == jid  # the payload with its bid is a valid Sidekiq job
     status = Batch.status(batch.bid, client=client)
     assert status.pending == 1 and not status.success  # as docs/ruby-interop.md says
+
+
+def test_a_cancelled_queued_job_counts_as_failed_in_its_batch(r: redis.Redis, client: Client) -> None:
+    with Batch(on_complete=(batchjobs.batch_callback, ["cx"]), callback_queue="callbacks", client=client) as batch:
+        jid = batchjobs.batch_work.set(client=client, queue="nobody").perform_async(1, 0)
+    assert pyq.cancel(jid, client) == "queued"
+    status = Batch.status(batch.bid, client=client)
+    assert status.failed_jids == [jid] and status.complete and not status.success
+    assert [json.loads(x)["batch_callback"]["event"] for x in r.lrange("queue:callbacks", 0, -1)] == ["complete"]

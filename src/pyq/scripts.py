@@ -318,10 +318,12 @@ ITERATION_TTL_S = 30 * 24 * 3600
 
 
 def cancel(keys: Keys, jid: str, source_key: str, /, *, kind: Literal["list", "zset", "running"], member: str | bytes,
-           now_s: float, audit_ttl_s: int, iteration_ttl_s: int = ITERATION_TTL_S, entry: str) -> Call:
-    """Remove ``member`` from ``source`` (a full key), or flag the running job; audit and count it."""
+           now_s: float, audit_ttl_s: int, iteration_ttl_s: int = ITERATION_TTL_S, entry: str,
+           wake_cap: int = WAKE_CAP) -> Call:
+    """Remove ``member`` from ``source`` (a full key), or flag the running job; audit and count it (and settle
+    a batch job taken out as failed)."""
     return Call("cancel", (source_key, keys.cancelled, keys.iteration(jid), keys.cancelled_count),
-                (kind, member, repr(float(now_s)), audit_ttl_s, iteration_ttl_s, entry, keys.prefix, jid))
+                (kind, member, repr(float(now_s)), audit_ttl_s, iteration_ttl_s, entry, keys.prefix, jid, wake_cap))
 
 
 # --- batches (pyq.batches): b-BID, b-BID-jids, b-BID-failed, b-BID-died, b-BID-results, batches ---
