@@ -19,47 +19,22 @@ import redis
 import yaml
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 import tracejobs
+from otelhelp import Otel, memory_tracing, traceparent
 from pool import running_worker, wait_until
-from pyq import config, middleware, tracing
+from pyq import config, tracing
 from pyq.client import Client
 from pyq.errors import ConfigError
 
 
-class Otel:
-    """An SDK provider exporting to memory, and pyq instrumented with it."""
-
-    def __init__(self) -> None:
-        self.exporter = InMemorySpanExporter()
-        self.provider = TracerProvider()
-        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-        self.tracer = self.provider.get_tracer("tests")
-
-    def instrument(self, **options: Any) -> None:
-        tracing.instrument(tracer_provider=self.provider, **options)
-
-    def spans(self, kind: SpanKind | None = None) -> list[ReadableSpan]:
-        return [s for s in self.exporter.get_finished_spans() if kind is None or s.kind == kind]
-
-    def wait_consumers(self, count: int) -> list[ReadableSpan]:
-        return wait_until(lambda: len(self.spans(SpanKind.CONSUMER)) >= count and self.spans(SpanKind.CONSUMER))
-
-
 @pytest.fixture
 def otel() -> Iterator[Otel]:
-    before = (list(middleware.client_middleware), list(middleware.server_middleware))
-    yield Otel()
-    tracing.uninstrument()
-    assert (middleware.client_middleware, middleware.server_middleware) == before
-
-
-def traceparent(span: ReadableSpan) -> str:
-    return f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-{int(span.context.trace_flags):02x}"
+    with memory_tracing() as tracing_in_memory:
+        yield tracing_in_memory
 
 
 def stored(r: redis.Redis, queue: str = "default") -> list[dict[str, Any]]:

@@ -48,6 +48,7 @@ def span_dict(span: ReadableSpan) -> dict[str, Any]:
     return {
         "name": span.name, "kind": span.kind.name,
         "trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}",
+        "trace_state": context.trace_state.to_header(),
         "parent_id": f"{span.parent.span_id:016x}" if span.parent else None,
         "links": [{"trace_id": f"{link.context.trace_id:032x}", "span_id": f"{link.context.span_id:016x}"}
                   for link in span.links],
