@@ -61,6 +61,7 @@ class Config:
     metrics_port: int | None = None
     metrics_host: str = "0.0.0.0"
     execution_metrics: bool = True
+    tracing: str = "off"  # OpenTelemetry spans: off, or link / child / none (how a run relates to its push)
     log_level: str = "info"
     log_format: str = "text"
     time_style: payload.TimeStyle = "float"

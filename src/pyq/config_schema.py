@@ -30,6 +30,7 @@ SCHEMA: dict[str, checks.Check] = {
     "metrics_port": checks.optional(checks.integer("a port number (1-65535)", 1, 65535)),
     "metrics_host": checks.text,
     "execution_metrics": checks.boolean,
+    "tracing": checks.tracing,
     "log_level": checks.choice("debug", "info", "warning", "error"),
     "log_format": checks.choice("text", "json"),
     "time_style": checks.time_style,
