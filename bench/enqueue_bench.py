@@ -37,7 +37,7 @@ RUBY_SCRIPT = Path(__file__).resolve().parent / "ruby" / "enqueue_bench.rb"
 #: Commands a client sends to set up or inspect a connection; not part of an enqueue.
 SETUP_COMMANDS = ("hello", "client", "ping", "select", "info", "config", "flushall", "script")
 #: Commands pyq's enqueue script runs inside Redis (counted by commandstats, never sent by pyq).
-LUA_INNER = ("sadd", "lpush", "ltrim", "zadd")
+LUA_INNER = ("sadd", "lpush", "ltrim", "zadd", "hget", "hincrby", "expireat")
 
 
 @pyq.job(name="BenchJob")

@@ -6,6 +6,7 @@ import argparse
 import math
 import platform
 import subprocess
+import sys
 from pathlib import Path
 
 from workloads import median
@@ -150,8 +151,12 @@ def table(runs: list[dict], mem: dict | None, args: argparse.Namespace) -> str:
 
 
 def chart(runs: list[dict], mem: dict | None, path: Path) -> None:
-    """Throughput bars per system and workload, and pyq's RSS curve."""
-    import matplotlib
+    """Throughput bars per system and workload, and pyq's RSS curve (skipped, with a note, without matplotlib)."""
+    try:
+        import matplotlib
+    except ImportError:
+        print(f"no chart: pip install matplotlib to draw {path}", file=sys.stderr)
+        return
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
