@@ -11,7 +11,7 @@
 -- ARGV[6..] raws             the raw payloads of the finished jobs
 --
 -- Each batch member is settled in this same step (includes/batch), so a job that is acked has
--- counted for its batch, and a job acked twice counts once.
+-- counted for its batch, and a job acked twice counts once; each batch is checked once per call.
 -- Returns: the number of payloads found and removed from the in-flight list.
 --- @include "includes/batch"
 
@@ -21,8 +21,15 @@ local batch_members = ARGV[5]
 local first_raw = 6
 
 if batch_members ~= "" then
+  local touched = {}
   for _, member in ipairs(cjson.decode(batch_members)) do
-    batch_settle(prefix, member[1], member[2], member[3], now_s, wake_cap)
+    if batch_record(prefix .. "b-" .. member[1], member[2], member[3], now_s) then
+      batch_callback(prefix, prefix .. "b-" .. member[1], "death", now_s, wake_cap)
+    end
+    touched[member[1]] = true
+  end
+  for bid in pairs(touched) do
+    batch_check(prefix, bid, now_s, wake_cap)
   end
 end
 local removed = 0

@@ -19,5 +19,5 @@ if open < 0 then
   redis.call("HSET", batch_key, "open", 0)
   open = 0
 end
-batch_settle(prefix, bid, "", "check", now_s, wake_cap)
+batch_check(prefix, bid, now_s, wake_cap)
 return open

@@ -1,15 +1,17 @@
 --- batch_settle(prefix, bid, member, outcome, now_s, wake_cap)
--- Records that member (a jid, or "b-CHILD" for a child batch) of batch bid ended with outcome, then
--- fires the batch's callbacks whose moment has come; a batch that just completed or succeeded is in
--- turn a member of its parent, so the walk goes on up the chain.
+-- Records that member (a jid, or "b-CHILD" for a child batch) of batch bid ended with outcome
+-- (batch_record), then fires the batch's callbacks whose moment has come (batch_check).
 --   outcome "succeeded": the member leaves b-BID-jids (and b-BID-failed);
 --   outcome "failed":    a member still pending joins b-BID-failed (it ran and failed at least once);
---   outcome "died":      as failed, and it joins b-BID-died; the first death fires on_death;
---   outcome "check":     nothing recorded, only the callbacks checked (a batch whose block just closed).
+--   outcome "died":      as failed, and it joins b-BID-died; the first death fires on_death.
+-- batch_check fires on_complete when every member left has failed, on_success when none is left, and
+-- not while a block holds the batch open; a batch that just completed or succeeded is in turn a member
+-- of its parent, so the check goes on up the chain. A script settling many members records them all
+-- and checks each batch once.
 -- Every step is a set operation, so settling the same member twice (a job run again after its worker
 -- was killed) changes nothing; a callback fires when its flag (complete_at, success_at, death_at) is
 -- first set with HSETNX, so it fires once, in the same script as the ack or failure that caused it.
--- A batch hash that is gone (expired, or never created) is left alone.
+-- A batch that is gone (expired, or never created) is left alone: its member sets are gone with it.
 --
 -- The hash b-BID holds: created_at, expires_at, description, parent, ts (the payload time style),
 -- open (blocks still pushing into it), total, pending, failures, kids (child batches not yet succeeded),
@@ -42,6 +44,7 @@ local function batch_callback(prefix, hash_key, event, now_s, wake_cap)
     queue_name, { raw }, 1, 1, wake_cap)
 end
 
+-- Returns true when this was the batch's first death (its on_death is due).
 local function batch_record(hash_key, member, outcome, now_s)
   local jids_key, failed_key = hash_key .. "-jids", hash_key .. "-failed"
   local counter = string.sub(member, 1, 2) == "b-" and "kids" or "pending"
@@ -54,27 +57,24 @@ local function batch_record(hash_key, member, outcome, now_s)
     end
     return false
   end
-  if outcome == "check" or redis.call("SISMEMBER", jids_key, member) == 0 then return false end
+  if redis.call("SISMEMBER", jids_key, member) == 0 then return false end
   local expires_at = redis.call("HGET", hash_key, "expires_at")
+  if not expires_at then return false end
   if redis.call("SADD", failed_key, member) == 1 then
     if counter == "pending" then redis.call("HINCRBY", hash_key, "failures", 1) end
-    if expires_at then redis.call("EXPIREAT", failed_key, expires_at) end
+    redis.call("EXPIREAT", failed_key, expires_at)
   end
   if outcome ~= "died" then return false end
   redis.call("SADD", hash_key .. "-died", member)
-  if expires_at then redis.call("EXPIREAT", hash_key .. "-died", expires_at) end
+  redis.call("EXPIREAT", hash_key .. "-died", expires_at)
   return redis.call("HSETNX", hash_key, "death_at", now_s) == 1
 end
 
-local function batch_settle(prefix, bid, member, outcome, now_s, wake_cap)
+local function batch_check(prefix, bid, now_s, wake_cap)
   while bid and bid ~= "" do
     local hash_key = prefix .. "b-" .. bid
-    if redis.call("EXISTS", hash_key) == 0 then return end
-    if batch_record(hash_key, member, outcome, now_s) then
-      batch_callback(prefix, hash_key, "death", now_s, wake_cap)
-    end
-    local state = redis.call("HMGET", hash_key, "open", "parent")
-    if (tonumber(state[1]) or 0) > 0 then return end
+    local state = redis.call("HMGET", hash_key, "expires_at", "open", "parent")
+    if not state[1] or (tonumber(state[2]) or 0) > 0 then return end
     local left = redis.call("SCARD", hash_key .. "-jids")
     local failed = redis.call("SCARD", hash_key .. "-failed")
     local parent_outcome = nil
@@ -86,7 +86,17 @@ local function batch_settle(prefix, bid, member, outcome, now_s, wake_cap)
       batch_callback(prefix, hash_key, "success", now_s, wake_cap)
       parent_outcome = "succeeded"
     end
-    if not parent_outcome then return end
-    member, bid, outcome = "b-" .. bid, state[2], parent_outcome
+    local parent = state[3]
+    if not parent_outcome or not parent or parent == "" then return end
+    batch_record(prefix .. "b-" .. parent, "b-" .. bid, parent_outcome, now_s)
+    bid = parent
   end
+end
+
+local function batch_settle(prefix, bid, member, outcome, now_s, wake_cap)
+  local hash_key = prefix .. "b-" .. bid
+  if batch_record(hash_key, member, outcome, now_s) then
+    batch_callback(prefix, hash_key, "death", now_s, wake_cap)
+  end
+  batch_check(prefix, bid, now_s, wake_cap)
 end
