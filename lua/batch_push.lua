@@ -15,7 +15,7 @@
 -- A job is a member before it can be fetched, so its ack always finds it; a jid already a member
 -- is not counted again. A batch that is gone still gets its jobs pushed (they run, and count nowhere).
 -- Returns: the number of jobs stored.
---- @include "includes/push_jobs"
+--- @include "includes/store_jobs"
 --- @include "includes/batch_join"
 
 local queues_key, queue_key, schedule_key, wake_key, batch_key, jids_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4],
@@ -24,10 +24,4 @@ local queue_name, at_s, wake_cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local first = 5
 
 batch_join(batch_key, jids_key, cjson.decode(ARGV[4]))
-if at_s == "" then
-  return push_jobs(queues_key, queue_key, wake_key, queue_name, ARGV, first, #ARGV, wake_cap)
-end
-for i = first, #ARGV do
-  redis.call("ZADD", schedule_key, at_s, ARGV[i])
-end
-return #ARGV - first + 1
+return store_jobs(queues_key, queue_key, schedule_key, wake_key, queue_name, at_s, ARGV, first, wake_cap)

@@ -10,16 +10,10 @@
 -- ARGV[4..] payloads        job JSON, already carrying enqueued_at (now) or no "at" (later)
 --
 -- Returns: the number of jobs stored.
---- @include "includes/push_jobs"
+--- @include "includes/store_jobs"
 
 local queues_key, queue_key, schedule_key, wake_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local queue_name, at_s, wake_cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local first = 4
 
-if at_s == "" then
-  return push_jobs(queues_key, queue_key, wake_key, queue_name, ARGV, first, #ARGV, wake_cap)
-end
-for i = first, #ARGV do
-  redis.call("ZADD", schedule_key, at_s, ARGV[i])
-end
-return #ARGV - first + 1
+return store_jobs(queues_key, queue_key, schedule_key, wake_key, queue_name, at_s, ARGV, first, wake_cap)
