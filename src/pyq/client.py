@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from . import middleware as _middleware
-from . import payload, scripts, unique
+from . import payload, priority, scripts, unique
 from .config import Config
 from .connection import connect
 from .keys import QUEUE_NAME_RULE, Keys, is_queue_name
@@ -98,8 +98,9 @@ class Client:
         return [payload.dumps(job) for job in jobs]
 
     def enqueue_call(self, queue: str, at_s: float | None, jobs: list[dict[str, Any]]) -> Call:
-        """The ``enqueue.lua`` call that pushes (or schedules) these jobs on one queue."""
-        return scripts.enqueue(self.keys, queue, at_s=at_s, payloads=self.encode(jobs, at_s))
+        """The ``enqueue.lua`` call that pushes (or schedules) these jobs, all of one priority, on one queue."""
+        return scripts.enqueue(self.keys, queue, at_s=at_s, priority=priority.priority_of(jobs[0]) if jobs else 0,
+                               payloads=self.encode(jobs, at_s))
 
     # --- raw Sidekiq hashes ------------------------------------------------------
     def push(self, item: dict[str, Any]) -> str | None:
@@ -159,11 +160,13 @@ class Client:
         jids = payload.new_jids(len(args_list))
         raws = [f'{head}{payload.dumps(args)}{middle}"{jid}"{tail}' for args, jid in zip(args_list, jids, strict=True)]
         chunks = [raws[i:i + batch_size] for i in range(0, len(raws), batch_size)]
-        self.store([scripts.enqueue(self.keys, job["queue"], at_s=at_s, payloads=chunk) for chunk in chunks])
+        level = priority.priority_of(job)
+        self.store([scripts.enqueue(self.keys, job["queue"], at_s=at_s, priority=level, payloads=chunk)
+                    for chunk in chunks])
         return jids
 
     def _push_many(self, items: Iterable[dict[str, Any]], batch_size: int = BULK_CHUNK) -> list[str]:
-        groups: dict[tuple[str, float | None], list[dict[str, Any]]] = {}
+        groups: dict[tuple[str, float | None, int], list[dict[str, Any]]] = {}
         jids: list[str] = []
         for item in items:
             job, at_s = self._normalize(item)
@@ -174,10 +177,10 @@ class Client:
                 jid = unique.push(self, job, at_s)
                 jids.extend([jid] if jid else [])
                 continue
-            groups.setdefault((job["queue"], at_s), []).append(job)
+            groups.setdefault((job["queue"], at_s, priority.priority_of(job)), []).append(job)
             jids.append(job["jid"])
         calls = [self.enqueue_call(queue, at_s, jobs[i:i + batch_size])
-                 for (queue, at_s), jobs in groups.items() for i in range(0, len(jobs), batch_size)]
+                 for (queue, at_s, _), jobs in groups.items() for i in range(0, len(jobs), batch_size)]
         if calls:
             self.store(calls)
         return jids
@@ -198,6 +201,7 @@ class Client:
             if key not in job and key not in _REQUEST_ONLY:
                 job[key] = list(value) if key == "tags" else value
         job["jid"] = item.get("jid") or payload.new_jid()
+        priority.stamp_activejob(job)
         job.setdefault("created_at", payload.timestamp(style=self.time_style))
         return job, (float(at) if at is not None and at > time.time() else None)
 

@@ -1,0 +1,244 @@
+"""The four limiters of Sidekiq Enterprise's model, global across processes and hosts: each check is one
+Lua call (``lua/limit_*.lua``) that decides and records atomically.
+
+A limiter is made once (at import time, like a job) and shared by every thread. ``with limiter:`` waits
+up to ``wait_timeout`` seconds for room, then raises :class:`OverLimit`; inside a job, that exception
+reschedules the job instead of failing it (:mod:`pyq.limiter.backoff`). Time comes from this host's
+clock (the project's rule: scripts never read TIME), so hosts sharing a limiter need synchronised clocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import random
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .. import context, scripts
+from ..errors import PyqError, Rescheduled
+from ..keys import Keys
+from ..scripts import Call
+from .backoff import DEFAULT_RESCHEDULES, Backoff, reschedule_or_fail
+
+#: Seconds between two tries of a concurrent limiter that is full (Redis has no wake-up for a lapsed lease).
+POLL_S = 0.02
+#: Sidekiq Enterprise's defaults: wait 5 s for room; a concurrent lease lapses 30 s after it was taken.
+DEFAULT_WAIT_TIMEOUT_S = 5.0
+DEFAULT_LOCK_TIMEOUT_S = 30.0
+
+
+class OverLimit(PyqError):
+    """No room in ``limiter`` within its ``wait_timeout``; ``wait_s`` = when it may have room again."""
+
+    def __init__(self, limiter: str, wait_s: float) -> None:
+        super().__init__(f"over the limit of limiter {limiter!r} (room again in about {wait_s:.2f}s)")
+        self.limiter, self.wait_s = limiter, wait_s
+
+
+class Reschedule(OverLimit, Rescheduled):
+    """An :class:`OverLimit` inside a job with reschedules left: the job runs again later, not as a failure."""
+
+    def __init__(self, limiter: str, wait_s: float, delay_s: float) -> None:
+        OverLimit.__init__(self, limiter, wait_s)
+        self.delay_s, self.reason = delay_s, limiter
+
+
+class Limiter:
+    """One named limiter. ``with limiter:`` / ``async with limiter:`` around the limited call."""
+
+    kind = ""
+
+    def __init__(self, name: str, *, wait_timeout: float, backoff: Backoff | None = None,
+                 reschedule: int = DEFAULT_RESCHEDULES, client: Any = None) -> None:
+        if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+            raise ValueError(f"a limiter name is a non-empty string without spaces, got {name!r}")
+        if wait_timeout < 0:
+            raise ValueError(f"limiter {name!r}: wait_timeout must be >= 0, got {wait_timeout!r}")
+        self.name, self.wait_timeout_s, self.backoff, self.reschedule = name, float(wait_timeout), backoff, reschedule
+        self._client = client
+        self._held: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(f"pyq-limiter-{name}", default=())
+
+    # --- what each kind says -------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """The limiter's kind and limits, stored in ``pyq:limiters`` for ``pyq limits`` and the dashboard."""
+        raise NotImplementedError
+
+    def acquire_call(self, keys: Keys, now_s: float, token: str) -> Call:
+        raise NotImplementedError
+
+    def release_call(self, keys: Keys, token: str) -> Call | None:
+        """The call that frees what ``token`` took (None: a rate limiter frees nothing)."""
+        return None
+
+    # --- taking and giving back ------------------------------------------------------------
+    def try_acquire(self, redis: Any, keys: Keys) -> tuple[str | None, float]:
+        """One try: (token, 0) when there was room, else (None, seconds until there may be)."""
+        token = secrets.token_hex(8)
+        taken, wait_ms = self.acquire_call(keys, time.time(), token).run(redis)
+        return (token, 0.0) if taken else (None, int(wait_ms) / 1000)
+
+    def acquire(self, redis: Any = None, keys: Keys | None = None) -> str:
+        """Wait up to ``wait_timeout`` for room; the token to release, or :class:`OverLimit`."""
+        redis, keys = self._where(redis, keys)
+        deadline = time.monotonic() + self.wait_timeout_s
+        while True:
+            token, wait_s = self.try_acquire(redis, keys)
+            if token is not None:
+                return token
+            pause = self._pause_s(wait_s, deadline)
+            if pause is None:
+                raise self.over_limit(wait_s)
+            time.sleep(pause)
+
+    async def acquire_async(self, redis: Any = None, keys: Keys | None = None) -> str:
+        """``acquire`` for an ``async def`` job: it waits with ``asyncio.sleep``, not blocking the loop."""
+        redis, keys = self._where(redis, keys)
+        deadline = time.monotonic() + self.wait_timeout_s
+        while True:
+            token, wait_s = self.try_acquire(redis, keys)
+            if token is not None:
+                return token
+            pause = self._pause_s(wait_s, deadline)
+            if pause is None:
+                raise self.over_limit(wait_s)
+            await asyncio.sleep(pause)
+
+    def release(self, token: str, redis: Any = None, keys: Keys | None = None) -> None:
+        redis, keys = self._where(redis, keys)
+        call = self.release_call(keys, token)
+        if call is not None:
+            call.run(redis)
+
+    def _pause_s(self, wait_s: float, deadline: float) -> float | None:
+        """How long to sleep before the next try, or None when room cannot come before the deadline."""
+        left = deadline - time.monotonic()
+        pause = min(wait_s, POLL_S * random.uniform(0.5, 1.5)) if self.kind == "concurrent" else wait_s
+        return pause if left > 0 and pause <= left else None
+
+    def over_limit(self, wait_s: float) -> OverLimit:
+        """Inside a job with reschedules left, a :class:`Reschedule`; else a plain :class:`OverLimit`."""
+        return reschedule_or_fail(self, wait_s, context.current())
+
+    def _where(self, redis: Any, keys: Keys | None) -> tuple[Any, Keys]:
+        if redis is not None:
+            return redis, keys or Keys()
+        ctx = context.current()
+        if ctx is not None:
+            return ctx.redis, ctx.keys
+        client = self._client
+        if client is None:
+            from ..client import default_client
+
+            client = default_client()
+        return client.redis, client.keys
+
+    # --- context managers -------------------------------------------------------------------
+    def __enter__(self) -> Limiter:
+        self._held.set((*self._held.get(), self.acquire()))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._give_back()
+
+    async def __aenter__(self) -> Limiter:
+        token = await self.acquire_async()
+        self._held.set((*self._held.get(), token))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._give_back()
+
+    def _give_back(self) -> None:
+        held = self._held.get()
+        self._held.set(held[:-1])
+        if held:
+            self.release(held[-1])
+
+    def _descriptor(self) -> str:
+        return json.dumps(self.describe(), separators=(",", ":"), sort_keys=True)
+
+    def __repr__(self) -> str:
+        return f"<pyq limiter {self.kind} {self.name!r} {self.describe()}>"
+
+
+class Concurrent(Limiter):
+    """At most ``limit`` holders at once; a lease lapses ``lock_timeout`` seconds after it was taken."""
+
+    kind = "concurrent"
+
+    def __init__(self, name: str, limit: int, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S,
+                 wait_timeout: float = DEFAULT_WAIT_TIMEOUT_S, **options: Any) -> None:
+        super().__init__(name, wait_timeout=wait_timeout, **options)
+        self.limit, self.lock_timeout_s = _count(name, "limit", limit), _positive(name, "lock_timeout", lock_timeout)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "limit": self.limit, "lock_timeout": self.lock_timeout_s}
+
+    def acquire_call(self, keys: Keys, now_s: float, token: str) -> Call:
+        return scripts.limit_concurrent(keys, self.name, descriptor=self._descriptor(), limit=self.limit,
+                                        now_s=now_s, lock_timeout_s=self.lock_timeout_s, token=token)
+
+    def release_call(self, keys: Keys, token: str) -> Call:
+        return scripts.limit_release(keys, self.name, token=token)
+
+
+class _Rate(Limiter):
+    """``count`` operations per ``seconds``; what "per" means is each kind's script."""
+
+    def __init__(self, name: str, count: int, seconds: float, *, wait_timeout: float = DEFAULT_WAIT_TIMEOUT_S,
+                 **options: Any) -> None:
+        super().__init__(name, wait_timeout=wait_timeout, **options)
+        self.count, self.seconds = _count(name, "count", count), _positive(name, "seconds", seconds)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "count": self.count, "seconds": self.seconds}
+
+
+class Window(_Rate):
+    """At most ``count`` operations in any ``seconds``-long sliding window."""
+
+    kind = "window"
+
+    def acquire_call(self, keys: Keys, now_s: float, token: str) -> Call:
+        return scripts.limit_window(keys, self.name, descriptor=self._descriptor(), count=self.count,
+                                    seconds=self.seconds, now_s=now_s, token=token)
+
+
+class Bucket(_Rate):
+    """``count`` operations per interval of ``seconds`` (intervals aligned to the epoch, each starts full)."""
+
+    kind = "bucket"
+
+    def acquire_call(self, keys: Keys, now_s: float, token: str) -> Call:
+        return scripts.limit_bucket(keys, self.name, descriptor=self._descriptor(), count=self.count,
+                                    seconds=self.seconds, now_s=now_s)
+
+
+class Leaky(_Rate):
+    """A bucket of ``count`` that drains in ``seconds``: bursts up to ``count``, then one every seconds/count."""
+
+    kind = "leaky"
+
+    def acquire_call(self, keys: Keys, now_s: float, token: str) -> Call:
+        return scripts.limit_leaky(keys, self.name, descriptor=self._descriptor(), count=self.count,
+                                   seconds=self.seconds, now_s=now_s)
+
+
+def _count(name: str, what: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"limiter {name!r}: {what} must be an int >= 1, got {value!r}")
+    return value
+
+
+def _positive(name: str, what: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"limiter {name!r}: {what} must be seconds > 0, got {value!r}")
+    return float(value)
+
+
+#: What makes a limiter from a job's arguments (``limits_concurrency``'s key).
+KeyFn = Callable[..., Any]
