@@ -16,7 +16,7 @@ import random
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import context, scripts
 from ..errors import PyqError, Rescheduled
@@ -35,7 +35,8 @@ class OverLimit(PyqError):
     """No room in ``limiter`` within its ``wait_timeout``; ``wait_s`` = when it may have room again."""
 
     def __init__(self, limiter: str, wait_s: float) -> None:
-        super().__init__(f"over the limit of limiter {limiter!r} (room again in about {wait_s:.2f}s)")
+        # Exception's own __init__, not super(): in Reschedule the next class is Rescheduled, set up there.
+        Exception.__init__(self, f"over the limit of limiter {limiter!r} (room again in about {wait_s:.2f}s)")
         self.limiter, self.wait_s = limiter, wait_s
 
 
@@ -45,6 +46,13 @@ class Reschedule(OverLimit, Rescheduled):
     def __init__(self, limiter: str, wait_s: float, delay_s: float) -> None:
         OverLimit.__init__(self, limiter, wait_s)
         self.delay_s, self.reason = delay_s, limiter
+
+
+class Lease(NamedTuple):
+    """What ``with limiter as lease:`` holds: for a concurrent limiter, ``token`` is the member of its lease."""
+
+    limiter: Limiter
+    token: str
 
 
 class Limiter:
@@ -137,17 +145,18 @@ class Limiter:
         return client.redis, client.keys
 
     # --- context managers -------------------------------------------------------------------
-    def __enter__(self) -> Limiter:
-        self._held.set((*self._held.get(), self.acquire()))
-        return self
+    def __enter__(self) -> Lease:
+        token = self.acquire()
+        self._held.set((*self._held.get(), token))
+        return Lease(self, token)
 
     def __exit__(self, *exc: object) -> None:
         self._give_back()
 
-    async def __aenter__(self) -> Limiter:
+    async def __aenter__(self) -> Lease:
         token = await self.acquire_async()
         self._held.set((*self._held.get(), token))
-        return self
+        return Lease(self, token)
 
     async def __aexit__(self, *exc: object) -> None:
         self._give_back()
