@@ -173,3 +173,16 @@ def test_a_ruby_sidekiq_worker_drains_a_queue_of_default_priority_jobs(redis_url
     assert ran == jids
     # And the prioritised ones wait in pyq's priority zset, which a Ruby worker does not read
     assert r.zcard("pyq:prio:interop") == 2
+
+
+def test_queue_sizes_and_cancel_see_the_jobs_with_a_priority(client: pyq.Client, r: redis.Redis) -> None:
+    from pyq.api import Api
+
+    prio.perform_async("plain")
+    wanted = prio.set(priority=3).perform_async("high")
+    prio.set(priority=-3).perform_async("low")
+    api = Api(r)
+    assert api.queue_size("prio") == 3
+    assert {q.name: q.size for q in api.overview().queues}["prio"] == 3
+    assert pyq.cancel(wanted) == "queued"
+    assert fetch_all(r) == ["plain", "low"]
