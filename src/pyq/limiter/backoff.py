@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .kinds import Limiter, OverLimit
+from typing import Any
 
 #: ``backoff(overrated, wait_s) -> seconds`` until a job over the limit runs again.
 Backoff = Callable[[int, float], float]
@@ -39,17 +36,3 @@ def overrated_of(job: dict[str, Any]) -> int:
     """How often this job was rescheduled as over a limit (the payload's ``overrated``, Enterprise's field)."""
     value = job.get("overrated")
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-def reschedule_or_fail(limiter: Limiter, wait_s: float, ctx: Any) -> OverLimit:
-    """The exception to raise for ``limiter`` being full: a reschedule inside a job that has some left."""
-    from .kinds import OverLimit, Reschedule
-
-    if ctx is None:
-        return OverLimit(limiter.name, wait_s)
-    overrated = overrated_of(ctx.job)
-    if overrated >= limiter.reschedule:
-        return OverLimit(limiter.name, wait_s)
-    rule = limiter.backoff
-    delay_s = float(rule(overrated, wait_s)) if rule is not None else default_delay_s(limiter.kind, overrated, wait_s)
-    return Reschedule(limiter.name, wait_s, max(0.0, delay_s))

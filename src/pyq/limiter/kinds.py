@@ -22,7 +22,7 @@ from .. import context, scripts
 from ..errors import PyqError, Rescheduled
 from ..keys import Keys
 from ..scripts import Call
-from .backoff import DEFAULT_RESCHEDULES, Backoff, reschedule_or_fail
+from .backoff import DEFAULT_RESCHEDULES, Backoff, default_delay_s, overrated_of
 
 #: Seconds between two tries of a concurrent limiter that is full (Redis has no wake-up for a lapsed lease).
 POLL_S = 0.02
@@ -128,8 +128,15 @@ class Limiter:
         return pause if left > 0 and pause <= left else None
 
     def over_limit(self, wait_s: float) -> OverLimit:
-        """Inside a job with reschedules left, a :class:`Reschedule`; else a plain :class:`OverLimit`."""
-        return reschedule_or_fail(self, wait_s, context.current())
+        """Inside a job with reschedules left, a :class:`Reschedule` (after the delay :mod:`.backoff` gives);
+        else, and outside a job, a plain :class:`OverLimit`."""
+        ctx = context.current()
+        overrated = overrated_of(ctx.job) if ctx is not None else 0
+        if ctx is None or overrated >= self.reschedule:
+            return OverLimit(self.name, wait_s)
+        rule = self.backoff
+        delay_s = float(rule(overrated, wait_s)) if rule is not None else default_delay_s(self.kind, overrated, wait_s)
+        return Reschedule(self.name, wait_s, max(0.0, delay_s))
 
     def _where(self, redis: Any, keys: Keys | None) -> tuple[Any, Keys]:
         if redis is not None:
