@@ -4,7 +4,7 @@
 -- KEYS[1] bucket      hash   pyq:lmtr-b-NAME: interval (index of the current interval), used
 -- KEYS[2] limiters    hash   pyq:limiters, name -> descriptor
 -- ARGV[1] name               the limiter's name
--- ARGV[2] descriptor         its kind and limits as JSON
+-- ARGV[2] descriptor         its kind and limits as JSON; "" = this process registered it lately
 -- ARGV[3] count              most operations per interval
 -- ARGV[4] seconds            the interval's length
 -- ARGV[5] now_s              epoch seconds
@@ -15,7 +15,7 @@ local bucket_key, limiters_key = KEYS[1], KEYS[2]
 local name, descriptor, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local seconds, now_s = tonumber(ARGV[4]), tonumber(ARGV[5])
 
-redis.call("HSET", limiters_key, name, descriptor)
+if descriptor ~= "" then redis.call("HSET", limiters_key, name, descriptor) end
 local interval = math.floor(now_s / seconds)
 local stored = redis.call("HMGET", bucket_key, "interval", "used")
 local used = 0

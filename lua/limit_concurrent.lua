@@ -3,7 +3,7 @@
 -- KEYS[1] leases      zset   pyq:lmtr-c-NAME, member = lease token, score = when it lapses (epoch s)
 -- KEYS[2] limiters    hash   pyq:limiters, name -> descriptor (what `pyq limits` lists)
 -- ARGV[1] name               the limiter's name
--- ARGV[2] descriptor         its kind and limits as JSON
+-- ARGV[2] descriptor         its kind and limits as JSON; "" = this process registered it lately
 -- ARGV[3] limit              most leases held at once
 -- ARGV[4] now_s              epoch seconds
 -- ARGV[5] lock_timeout_s     a lease lapses this long after it was taken
@@ -17,7 +17,7 @@ local leases_key, limiters_key = KEYS[1], KEYS[2]
 local name, descriptor, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local now_s, lock_timeout_s, token = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 
-redis.call("HSET", limiters_key, name, descriptor)
+if descriptor ~= "" then redis.call("HSET", limiters_key, name, descriptor) end
 redis.call("ZREMRANGEBYSCORE", leases_key, "-inf", now_s)
 if redis.call("ZCARD", leases_key) < limit then
   redis.call("ZADD", leases_key, now_s + lock_timeout_s, token)

@@ -5,7 +5,7 @@
 -- KEYS[1] leaky       hash   pyq:lmtr-l-NAME: level (operations in the bucket), at (epoch s of level)
 -- KEYS[2] limiters    hash   pyq:limiters, name -> descriptor
 -- ARGV[1] name               the limiter's name
--- ARGV[2] descriptor         its kind and limits as JSON
+-- ARGV[2] descriptor         its kind and limits as JSON; "" = this process registered it lately
 -- ARGV[3] count              the bucket's size
 -- ARGV[4] seconds            time to drain a full bucket
 -- ARGV[5] now_s              epoch seconds
@@ -16,7 +16,7 @@ local bucket_key, limiters_key = KEYS[1], KEYS[2]
 local name, descriptor, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local seconds, now_s = tonumber(ARGV[4]), tonumber(ARGV[5])
 
-redis.call("HSET", limiters_key, name, descriptor)
+if descriptor ~= "" then redis.call("HSET", limiters_key, name, descriptor) end
 local stored = redis.call("HMGET", bucket_key, "level", "at")
 local rate = count / seconds
 local level = tonumber(stored[1]) or 0

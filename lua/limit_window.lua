@@ -3,7 +3,7 @@
 -- KEYS[1] log         zset   pyq:lmtr-w-NAME, member = operation token, score = when it ran (epoch s)
 -- KEYS[2] limiters    hash   pyq:limiters, name -> descriptor
 -- ARGV[1] name               the limiter's name
--- ARGV[2] descriptor         its kind and limits as JSON
+-- ARGV[2] descriptor         its kind and limits as JSON; "" = this process registered it lately
 -- ARGV[3] count              most operations within any `seconds`-long window
 -- ARGV[4] seconds            the window's length
 -- ARGV[5] now_s              epoch seconds
@@ -16,7 +16,7 @@ local log_key, limiters_key = KEYS[1], KEYS[2]
 local name, descriptor, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local seconds, now_s, token = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 
-redis.call("HSET", limiters_key, name, descriptor)
+if descriptor ~= "" then redis.call("HSET", limiters_key, name, descriptor) end
 redis.call("ZREMRANGEBYSCORE", log_key, "-inf", now_s - seconds)
 if redis.call("ZCARD", log_key) < count then
   redis.call("ZADD", log_key, now_s, token)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import itertools
 import json
+import os
 import random
 import secrets
 import time
@@ -26,6 +28,9 @@ from .backoff import DEFAULT_RESCHEDULES, Backoff, default_delay_s, overrated_of
 
 #: Seconds between two tries of a concurrent limiter that is full (Redis has no wake-up for a lapsed lease).
 POLL_S = 0.02
+#: Seconds between two registrations of a limiter in ``pyq:limiters`` by one process (the first check
+#: registers it; after that one check in this interval does, so a flushed registry fills again).
+REGISTER_EVERY_S = 60.0
 #: Sidekiq Enterprise's defaults: wait 5 s for room; a concurrent lease lapses 30 s after it was taken.
 DEFAULT_WAIT_TIMEOUT_S = 5.0
 DEFAULT_LOCK_TIMEOUT_S = 30.0
@@ -68,6 +73,7 @@ class Limiter:
             raise ValueError(f"limiter {name!r}: wait_timeout must be >= 0, got {wait_timeout!r}")
         self.name, self.wait_timeout_s, self.backoff, self.reschedule = name, float(wait_timeout), backoff, reschedule
         self._client = client
+        self._registered_at: float | None = None
         self._held: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(f"pyq-limiter-{name}", default=())
 
     # --- what each kind says -------------------------------------------------------------
@@ -85,7 +91,7 @@ class Limiter:
     # --- taking and giving back ------------------------------------------------------------
     def try_acquire(self, redis: Any, keys: Keys) -> tuple[str | None, float]:
         """One try: (token, 0) when there was room, else (None, seconds until there may be)."""
-        token = secrets.token_hex(8)
+        token = _new_token()
         taken, wait_ms = self.acquire_call(keys, time.time(), token).run(redis)
         return (token, 0.0) if taken else (None, int(wait_ms) / 1000)
 
@@ -175,6 +181,11 @@ class Limiter:
             self.release(held[-1])
 
     def _descriptor(self) -> str:
+        """The registry entry to write with this check, or "" when this process wrote it lately."""
+        now = time.monotonic()
+        if self._registered_at is not None and now - self._registered_at < REGISTER_EVERY_S:
+            return ""
+        self._registered_at = now
         return json.dumps(self.describe(), separators=(",", ":"), sort_keys=True)
 
     def __repr__(self) -> str:
@@ -242,6 +253,17 @@ class Leaky(_Rate):
     def acquire_call(self, keys: Keys, now_s: float, token: str) -> Call:
         return scripts.limit_leaky(keys, self.name, descriptor=self._descriptor(), count=self.count,
                                    seconds=self.seconds, now_s=now_s)
+
+
+_token_source: tuple[int, str, itertools.count[int]] | None = None
+
+
+def _new_token() -> str:
+    """A lease token unique across processes and hosts: a random prefix per process, then a counter."""
+    global _token_source
+    if _token_source is None or _token_source[0] != os.getpid():
+        _token_source = (os.getpid(), secrets.token_hex(6), itertools.count())
+    return f"{_token_source[1]}-{next(_token_source[2])}"
 
 
 def _count(name: str, what: str, value: Any) -> int:
