@@ -11,6 +11,7 @@ import redis
 from click.testing import CliRunner
 
 import pyq
+import pyq.testing
 from pool import running_worker, wait_until
 from pyq import scripts
 from pyq.api import Api
@@ -203,3 +204,22 @@ def test_pyq_limits_lists_each_limiter_with_its_use(client: pyq.Client, r: redis
     assert "3/4 at once" in text and "7/100 per 60s" in text
     for token in held:
         gw.release(token)
+
+
+LOCAL = pyq.limiter.window("local", 1, 60, wait_timeout=0)
+
+
+@pyq.job(name="LimitedInside", limits=[pyq.limiter.concurrent("opt", 1)])
+def limited_inside(token: str) -> str:
+    with LOCAL:
+        return token
+
+
+def test_limiters_have_room_in_the_test_modes() -> None:
+    # pyq.testing keeps nothing in Redis: limits are granted there, as uniqueness locks are
+    with pyq.testing.inline():
+        limited_inside.perform_async("x")
+        limited_inside.perform_async("y")
+    with pyq.testing.fake() as jobs:
+        limited_inside.perform_async("z")
+        jobs.drain()

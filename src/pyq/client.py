@@ -73,6 +73,11 @@ class Client:
         return cls(config.redis_url, namespace=config.namespace, time_style=config.time_style,
                    connection=connection, dead=DeadLimits.of(config))
 
+    @property
+    def stores_in_redis(self) -> bool:
+        """False for a client made with ``store=`` (:mod:`pyq.testing`'s modes), which keeps nothing in Redis."""
+        return self._store_with is None
+
     def store(self, calls: Sequence[Call]) -> list[Any]:
         """The seam every push ends in: run the script calls in one round trip and return their results.
 

@@ -98,6 +98,8 @@ class Limiter:
     def acquire(self, redis: Any = None, keys: Keys | None = None) -> str:
         """Wait up to ``wait_timeout`` for room; the token to release, or :class:`OverLimit`."""
         redis, keys = self._where(redis, keys)
+        if redis is None:
+            return _GRANTED
         deadline = time.monotonic() + self.wait_timeout_s
         while True:
             token, wait_s = self.try_acquire(redis, keys)
@@ -111,6 +113,8 @@ class Limiter:
     async def acquire_async(self, redis: Any = None, keys: Keys | None = None) -> str:
         """``acquire`` for an ``async def`` job: it waits with ``asyncio.sleep``, not blocking the loop."""
         redis, keys = self._where(redis, keys)
+        if redis is None:
+            return _GRANTED
         deadline = time.monotonic() + self.wait_timeout_s
         while True:
             token, wait_s = self.try_acquire(redis, keys)
@@ -124,7 +128,7 @@ class Limiter:
     def release(self, token: str, redis: Any = None, keys: Keys | None = None) -> None:
         redis, keys = self._where(redis, keys)
         call = self.release_call(keys, token)
-        if call is not None:
+        if call is not None and redis is not None:
             call.run(redis)
 
     def _pause_s(self, wait_s: float, deadline: float) -> float | None:
@@ -145,6 +149,8 @@ class Limiter:
         return Reschedule(self.name, wait_s, max(0.0, delay_s))
 
     def _where(self, redis: Any, keys: Keys | None) -> tuple[Any, Keys]:
+        """The Redis to check: the one given, the running job's, else the client's (None in pyq.testing's
+        modes, where a limiter always has room, as uniqueness locks are granted there)."""
         if redis is not None:
             return redis, keys or Keys()
         ctx = context.current()
@@ -155,7 +161,7 @@ class Limiter:
             from ..client import default_client
 
             client = default_client()
-        return client.redis, client.keys
+        return (client.redis if client.stores_in_redis else None), client.keys
 
     # --- context managers -------------------------------------------------------------------
     def __enter__(self) -> Lease:
@@ -255,6 +261,8 @@ class Leaky(_Rate):
                                    seconds=self.seconds, now_s=now_s)
 
 
+#: The token of a lease granted without Redis (pyq.testing's modes).
+_GRANTED = "granted-without-redis"
 _token_source: tuple[int, str, itertools.count[int]] | None = None
 
 
