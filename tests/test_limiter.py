@@ -223,3 +223,26 @@ def test_limiters_have_room_in_the_test_modes() -> None:
     with pyq.testing.fake() as jobs:
         limited_inside.perform_async("z")
         jobs.drain()
+
+
+ASYNC_HELD = pyq.limiter.concurrent("async-held", 1, wait_timeout=0.3, backoff=lambda overrated, wait_s: 0.2)
+ASYNC_RATE = pyq.limiter.bucket("async-rate", 100, 60)
+
+
+@pyq.job(name="AsyncLimited", limits=[ASYNC_HELD])
+async def async_limited(token: str) -> None:
+    async with ASYNC_RATE:
+        pyq.current().redis.rpush("test:done", token)
+
+
+def test_an_async_job_waits_on_the_loop_and_is_rescheduled_over_its_limit(client: pyq.Client, r: redis.Redis,
+                                                                         redis_url: str) -> None:
+    token = ASYNC_HELD.acquire()
+    with running_worker(redis_url):
+        async_limited.perform_async("a")
+        wait_until(lambda: r.hget("pyq:limiters:over", "async-held") is not None)
+        assert r.llen("test:done") == 0 and r.get("stat:failed") is None
+        ASYNC_HELD.release(token)
+        wait_until(lambda: r.lrange("test:done", 0, -1) == [b"a"])
+    assert Api(r).limiters()[0].name == "async-held"
+    assert {use.name: use.used for use in Api(r).limiters()}["async-rate"] == 1
