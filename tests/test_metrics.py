@@ -245,7 +245,7 @@ def test_jobs_rescheduled_over_a_limit_are_counted_apart_from_failures(tmp_path:
     # Given a process whose timed runs end in a reschedule (a full limiter) or an ordinary error
     script = textwrap.dedent("""
         from types import SimpleNamespace
-        from pyq.limiter.kinds import OverLimit, Reschedule
+        from pyq.limiter.base import OverLimit, Reschedule
         from pyq.metrics.jobs import JobMetrics
         from pyq.metrics.timing import TimedMiddleware
         mw = TimedMiddleware([JobMetrics()])

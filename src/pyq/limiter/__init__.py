@@ -23,11 +23,12 @@ from __future__ import annotations
 from typing import Any
 
 from .backoff import DEFAULT_RESCHEDULES, Backoff
-from .kinds import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_WAIT_TIMEOUT_S, Bucket, Concurrent, Leaky, Limiter, OverLimit, Window
+from .base import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_WAIT_TIMEOUT_S, Lease, Limiter, OverLimit
+from .kinds import Bucket, Concurrent, Leaky, Window
 from .server import check_options, middleware_for
 
-__all__ = ["Bucket", "Concurrent", "Leaky", "Limiter", "OverLimit", "Window", "bucket", "check_options", "concurrent",
-           "leaky", "middleware_for", "window"]
+__all__ = ["Bucket", "Concurrent", "Leaky", "Lease", "Limiter", "OverLimit", "Window", "bucket", "check_options",
+           "concurrent", "leaky", "middleware_for", "window"]
 
 
 def concurrent(name: str, limit: int, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S,

@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, ExitStack
 from typing import Any
 
-from .kinds import Concurrent, Limiter
+from .base import Limiter
+from .kinds import Concurrent
 
 #: Seconds a ``limits_concurrency`` lease lasts (Solid Queue's default ``duration``: 3 minutes).
 CONCURRENCY_DURATION_S = 180.0
