@@ -13,17 +13,22 @@ import asyncio
 import contextvars
 import itertools
 import json
+import logging
 import os
 import random
 import secrets
 import time
 from typing import Any, NamedTuple
 
+from redis.exceptions import RedisError
+
 from .. import context
 from ..errors import PyqError, Rescheduled
 from ..keys import Keys
 from ..scripts import Call
 from .backoff import DEFAULT_RESCHEDULES, Backoff, default_delay_s, overrated_of
+
+log = logging.getLogger("pyq.limiter")
 
 #: Seconds between two tries of a concurrent limiter that is full (Redis has no wake-up for a lapsed lease).
 POLL_S = 0.02
@@ -182,10 +187,16 @@ class Limiter:
         self._give_back()
 
     def _give_back(self) -> None:
+        """Release the innermost lease; a Redis error is logged, not raised: the limited work is done, and
+        the lease lapses by itself after ``lock_timeout``."""
         held = self._held.get()
         self._held.set(held[:-1])
-        if held:
+        if not held:
+            return
+        try:
             self.release(held[-1])
+        except RedisError as exc:
+            log.warning("cannot release a lease of limiter %r (%s); it lapses after its lock_timeout", self.name, exc)
 
     def _descriptor(self) -> str:
         """The registry entry to write with this check, or "" when this process wrote it lately."""
