@@ -186,3 +186,18 @@ def test_queue_sizes_and_cancel_see_the_jobs_with_a_priority(client: pyq.Client,
     assert {q.name: q.size for q in api.overview().queues}["prio"] == 3
     assert pyq.cancel(wanted) == "queued"
     assert fetch_all(r) == ["plain", "low"]
+
+
+def test_pyq_enqueue_takes_a_priority(client: pyq.Client, r: redis.Redis, redis_url: str) -> None:
+    from click.testing import CliRunner
+
+    from pyq.cli import main
+
+    for token, level in [("cli-low", "-1"), ("cli-high", "4")]:
+        result = CliRunner().invoke(main, ["enqueue", "Prio", json.dumps([token]), "--priority", level,
+                                           "--redis-url", redis_url])
+        assert result.exit_code == 0, result.output
+    prio.perform_async("plain")
+    assert fetch_all(r) == ["cli-high", "plain", "cli-low"]
+    bad = CliRunner().invoke(main, ["enqueue", "Prio", "[]", "--priority", "99999", "--redis-url", redis_url])
+    assert bad.exit_code == 2
