@@ -50,18 +50,12 @@ def test_a_sigkilled_holder_frees_its_leases_within_lock_timeout(tmp_path: Path,
     with running_pool(tmp_path, redis_url, **POOL) as proc:
         wait_until(lambda: len(child_pids(proc.pid)) == 3)
         gateway.perform_bulk([(str(i), 0.1) for i in range(300)])
-        # Given a worker that holds leases of gw
-        holding = wait_until(lambda: _holding_pids(r) & set(child_pids(proc.pid)), timeout=30)
-        victim = next(iter(holding))
-        leases = _leases_of(r, victim)
-        # When it is SIGKILLed mid-run
-        os.kill(victim, signal.SIGKILL)
-        killed_at = time.time()
-        assert leases, "the victim held no lease when it was killed"
+        # Given a worker that holds leases of gw, When it is SIGKILLed mid-run
+        victim, stale, killed_at = _kill_a_holder(r, proc.pid)
         # Then its leases are gone (lapsed) within lock_timeout, and the limiter is full again after that
-        wait_until(lambda: not (leases & _live_leases(r)), timeout=lock_timeout_s + 1)
+        wait_until(lambda: not (stale & _live_leases(r)), timeout=lock_timeout_s + 1)
         freed_after_s = time.time() - killed_at
-        print(f"the killed holder's {len(leases)} lease(s) were free {freed_after_s:.2f}s after the SIGKILL")
+        print(f"the killed holder's {len(stale)} lease(s) were free {freed_after_s:.2f}s after the SIGKILL")
         assert freed_after_s <= lock_timeout_s + 1
         wait_until(lambda: _max_after(r, killed_at + lock_timeout_s) == 4, timeout=30)
         # And every job still runs, at most 4 at once throughout (a dead holder counted until its lease lapsed)
@@ -70,12 +64,28 @@ def test_a_sigkilled_holder_frees_its_leases_within_lock_timeout(tmp_path: Path,
     assert r.get("stat:failed") is None and r.zcard("retry") == 0
 
 
-def _holding_pids(r: redis.Redis) -> set[int]:
-    return {int(m.split(b":")[1]) for m in r.zrange("test:holders", 0, -1)}
+def _kill_a_holder(r: redis.Redis, supervisor: int) -> tuple[int, set[bytes], float]:
+    """SIGKILL the worker holding the most leases of gw: (its pid, the leases it held when it died, when).
 
-
-def _leases_of(r: redis.Redis, pid: int) -> set[bytes]:
-    return {m.split(b":")[2] for m in r.zrange("test:holders", 0, -1) if int(m.split(b":")[1]) == pid}
+    A worker may give its leases back between the look and the kill; then another one is killed.
+    """
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        children, held = set(child_pids(supervisor)), {}
+        for member in r.zrange("test:holders", 0, -1):
+            _token, pid, lease = member.split(b":")
+            if int(pid) in children:
+                held.setdefault(int(pid), set()).add(lease)
+        if not held:
+            time.sleep(0.01)
+            continue
+        victim, leases = max(held.items(), key=lambda item: len(item[1]))
+        os.kill(victim, signal.SIGKILL)
+        killed_at = time.time()
+        stale = leases & _live_leases(r)
+        if stale:
+            return victim, stale, killed_at
+    raise AssertionError("no worker died holding a lease of gw")
 
 
 def _live_leases(r: redis.Redis) -> set[bytes]:
