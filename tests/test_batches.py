@@ -362,3 +362,12 @@ def test_a_cancelled_queued_job_counts_as_failed_in_its_batch(r: redis.Redis, cl
     status = Batch.status(batch.bid, client=client)
     assert status.failed_jids == [jid] and status.complete and not status.success
     assert [json.loads(x)["batch_callback"]["event"] for x in r.lrange("queue:callbacks", 0, -1)] == ["complete"]
+
+
+def test_a_prioritised_job_of_a_batch_goes_to_its_priority_set_and_is_a_member(r: redis.Redis,
+                                                                               client: Client) -> None:
+    with Batch(client=client) as batch:
+        jid = batchjobs.batch_work.set(client=client, queue="nobody", priority=5).perform_async(1, 0)
+    assert r.llen("queue:nobody") == 0
+    assert json.loads(r.zrange("pyq:prio:nobody", 0, -1)[0])["bid"] == batch.bid
+    assert r.smembers(f"b-{batch.bid}-jids") == {jid.encode()}

@@ -146,3 +146,16 @@ def test_the_cancel_action_removes_a_queued_job_and_busy_jobs_get_its_button(das
     assert status == 200 and "cancel q1: was queued" in page
     assert r.llen("queue:default") == 0 and r.zcard("pyq:cancelled") == 1
     assert post(dashboard + "/action/cancel", {"jid": "no*jid", "csrf": csrf(page)})[0] == 400
+
+
+def test_the_limits_section_shows_each_limiters_use(dashboard: str, r: redis.Redis) -> None:
+    now = time.time()
+    r.hset("pyq:limiters", mapping={"stripe": json.dumps({"kind": "concurrent", "limit": 5, "lock_timeout": 30}),
+                                    "mail": json.dumps({"kind": "window", "count": 100, "seconds": 60})})
+    r.zadd("pyq:lmtr-c-stripe", {"a": now + 30, "b": now + 30, "lapsed": now - 1})
+    r.zadd("pyq:lmtr-w-mail", {str(i): now - i for i in range(7)})
+    r.hset("pyq:limiters:over", "mail", 12)
+    r.set("pyq:stat:over_limit", 12)
+    page = get(dashboard + "/")[1]
+    assert "id='limits'" in page and "Limits (12 rescheduled)" in page
+    assert "2/5 at once" in page and "7/100 per 60s" in page

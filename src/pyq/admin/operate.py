@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ..config import Config
+from ..priority import PRIORITY_MAX, PRIORITY_MIN
 from .common import AdminCommand, AdminGroup, BadUsage, Session, admin, show, table, when
 
 #: ``click`` context ``meta`` key of the function that imports ``require`` modules (``pyq.cli.import_jobs``,
@@ -117,9 +118,11 @@ cron.add_command(_cron_action("run", "Enqueue schedule NAME's job now, outside i
 @click.option("-q", "--queue", "queue_name", help="Queue to push to (default: the job's declared queue, else default).")
 @click.option("--in", "in_s", type=click.FloatRange(min=0), help="Run after this many seconds.")
 @click.option("--at", "at", help="Run at this time: epoch seconds or ISO-8601 (UTC unless a zone is given).")
+@click.option("--priority", type=click.IntRange(PRIORITY_MIN, PRIORITY_MAX),
+              help="Priority within its queue (higher runs first; default: the job's, else 0).")
 @admin
 def enqueue(s: Session, as_json: bool, job_class: str, args_json: str, queue_name: str | None, in_s: float | None,
-            at: str | None) -> None:
+            at: str | None, priority: int | None) -> None:
     """Push one job of CLASS (a Python job name or a Ruby class) with ARGS_JSON, a JSON array.
 
     When CLASS is a pyq job (registered by a -r module, or importable by its name), its declared
@@ -130,7 +133,10 @@ def enqueue(s: Session, as_json: bool, job_class: str, args_json: str, queue_nam
     args = _json_args(args_json)
     if in_s is not None and at is not None:
         raise BadUsage("pyq enqueue: give --in or --at, not both")
-    item = _item(s, job_class, args, {"queue": queue_name} if queue_name else {})
+    overrides: dict[str, Any] = {"queue": queue_name} if queue_name else {}
+    if priority is not None:
+        overrides["priority"] = priority
+    item = _item(s, job_class, args, overrides)
     if in_s is not None or at is not None:
         item["at"] = time.time() + in_s if in_s is not None else _parse_time(at or "")
     client = Client.for_config(s.config, connection=s.redis)

@@ -21,7 +21,11 @@ class QueueOps:
         return sorted(map(text, self.redis.smembers(self.keys.queues)))
 
     def queue_size(self, name: str) -> int:
-        return int(self.redis.llen(self.keys.queue(name)))
+        """Jobs waiting in ``name``: its list and its jobs with a priority (``pyq:prio:NAME``)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.llen(self.keys.queue(name))
+        pipe.zcard(self.keys.prio(name))
+        return sum(int(n) for n in pipe.execute())
 
     def queue_jobs(self, name: str, start: int = 0, stop: int = -1) -> list[dict[str, Any]]:
         """Jobs from the oldest (taken next) to the newest."""
@@ -36,6 +40,8 @@ class QueueOps:
         """Delete every job waiting in ``name`` and forget the queue (Sidekiq's Queue#clear); returns the count."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.llen(self.keys.queue(name))
-        pipe.unlink(self.keys.queue(name))
+        pipe.zcard(self.keys.prio(name))
+        pipe.unlink(self.keys.queue(name), self.keys.prio(name))
         pipe.srem(self.keys.queues, name)
-        return int(pipe.execute()[0])
+        listed, prioritised, *_ = pipe.execute()
+        return int(listed) + int(prioritised)

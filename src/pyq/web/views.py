@@ -38,7 +38,7 @@ class Views:
                                 [(cell(q.name), cell(q.size), cell(q.latency_s)) for q in snap.queues], "queues"),
                  self._processes(token), self._busy(token)]
         parts += [self._set(name, title, token) for name, title in SETS]
-        parts += [self._batches(), self._cron()]
+        parts += [self._batches(), self._limits(), self._cron()]
         return render.page("Dashboard", "".join(parts))
 
     def _processes(self, token: str) -> str:
@@ -79,6 +79,11 @@ class Views:
         return render.section(f"Batches ({count})",
                               ("bid", "description", "state", "total", "pending", "failures", "created (UTC)"), rows,
                               "batches")
+
+    def _limits(self) -> str:
+        rows = [(cell(use.name), cell(use.kind), cell(use.label), cell(use.over_limit)) for use in self.api.limiters()]
+        return render.section(f"Limits ({self.api.over_limit_total()} rescheduled)",
+                              ("limiter", "kind", "in use", "rescheduled"), rows, "limits")
 
     def _cron(self) -> str:
         from ..cron import CronStore
