@@ -67,7 +67,7 @@ def show(ctx: Ctx, name: str) -> str:
 def _row(ctx: Ctx, name: str, entry: Entry, actions: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
     job = entry.job or {}
     jid = entry.jid or "?"
-    error = f"{job.get('error_class', '')}: {job.get('error_message', '')}" if job.get("error_class") else ""
+    error = ": ".join(str(job[k]) for k in ("error_class", "error_message") if job.get(k))
     buttons = "".join(render.row_button(ctx.root, a, label, entry.key) for a, label in actions) if entry.jid else ""
     return (render.checkbox(entry.key) if entry.jid else "", cell(render.when(entry.score)),
             render.link(ctx.url("/job", set=name, key=entry.key), jid),
