@@ -327,8 +327,9 @@ def test_pyq_batches_lists_batches_and_shows_one(redis_url: str, r: redis.Redis,
 
 
 def test_the_dashboard_lists_batches_escaped(redis_url: str, r: redis.Redis, client: Client) -> None:
-    from pyq.config import Config
     from pyq.web.views import Views
+
+    from pyq.config import Config
 
     with Batch("<b>report</b>", client=client) as batch:
         batchjobs.batch_work.set(client=client, queue="nobody").perform_async(1, 0)

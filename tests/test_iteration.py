@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 import redis
+from pyq.web.views import Views
 
 import pyq
 from iterjobs import DONE, HOOKS, SEEN, Recording, ShortRuns, tight_progress
 from pool import child_pids, running_pool, running_worker, wait_until
 from pyq.iteration import CHECKPOINT_INTERVAL_S
 from pyq.keys import Keys
-from pyq.web.views import Views
 from test_busy import pyq_cli
 
 ITEMS = 10_000

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 import redis
+from tools.dashboard_demo import BACKTRACE, IDENTITY, failed, job, seed
 
 from pyq.config import Config
 from pyq.cron import CronJob, CronStore
 from pyq.keys import Keys
 from pyq.web import Dashboard, wsgi_app
-from tools.dashboard_demo import BACKTRACE, IDENTITY, failed, job, seed
 from webhelp import PASSWORD, call, keys_of, token_of
 
 
