@@ -8,6 +8,7 @@ score record: first failure, last retry, count and limit, next retry or death.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ... import payload
@@ -60,7 +61,9 @@ def _fields(job: dict[str, Any]) -> list[tuple[str, str]]:
     rows = []
     for name in FIELDS:
         if name in job:
-            value = html.when(payload.to_epoch_s(job[name])) + " UTC" if name in TIMES else job[name]
+            value = job[name]
+            value = html.when(payload.to_epoch_s(value)) + " UTC" if name in TIMES else \
+                value if isinstance(value, str) else json.dumps(value, default=str)
             rows.append((cell(name), cell(value)))
     return rows
 
