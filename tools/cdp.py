@@ -20,13 +20,13 @@ from typing import Any
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync",
-         "--disable-component-update", "--no-first-run", "--remote-debugging-pipe", "--window-size=1280,900")
+         "--disable-component-update", "--no-first-run", "--remote-debugging-pipe")
 
 
 class Browser:
     """One Chromium process and one page in it."""
 
-    def __init__(self, profile: Path, timeout_s: float = 30.0) -> None:
+    def __init__(self, profile: Path, timeout_s: float = 30.0, window: tuple[int, int] = (1280, 900)) -> None:
         assert CHROMIUM is not None
         self.timeout_s = timeout_s
         to_chrome_r, self._to_chrome = os.pipe()
@@ -37,7 +37,8 @@ class Browser:
             os.dup2(commands, 3)  # dup2 makes them inheritable
             os.dup2(replies, 4)
 
-        self.proc = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+        self.proc = subprocess.Popen([CHROMIUM, *FLAGS, f"--window-size={window[0]},{window[1]}",
+                                      f"--user-data-dir={profile}", "about:blank"],
                                      preexec_fn=fds, close_fds=False,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_chrome_r)
@@ -111,8 +112,10 @@ class Browser:
             self.events.append(self._read())
         raise TimeoutError("page did not load")
 
-    def screenshot(self, path: Path) -> None:
-        data = self.send("Page.captureScreenshot", session=True, format="png", captureBeyondViewport=True)["data"]
+    def screenshot(self, path: Path, full_page: bool = True) -> None:
+        """A PNG of the page: all of it, or only the window."""
+        data = self.send("Page.captureScreenshot", session=True, format="png",
+                         captureBeyondViewport=full_page)["data"]
         path.write_bytes(base64.b64decode(data))
 
     def close(self) -> None:
