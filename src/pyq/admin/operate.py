@@ -197,7 +197,7 @@ def _parse_time(text: str) -> float:
 @click.option("--redis-url", envvar="PYQ_REDIS_URL", help="Redis URL (default: the config's redis_url).")
 @click.pass_context
 def web(ctx: click.Context, host: str, port: int, password: str | None, no_auth: bool, redis_url: str | None) -> None:
-    """Serve the dashboard (queues, busy, retries, scheduled, dead, cron, processes) until Ctrl-C."""
+    """Serve the dashboard (queues, busy, retries, scheduled, dead, jobs, cron, processes, batches) until Ctrl-C."""
     from .. import logs
     from ..web import build, make_server
 
