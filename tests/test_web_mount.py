@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -16,6 +18,8 @@ import pytest
 import redis
 from tools.dashboard_demo import failed
 
+from conftest import free_port
+from pool import wait_until
 from pyq.config import Config
 from pyq.web import mount, wsgi_app
 from webhelp import PASSWORD, call, http, serving, token_of
@@ -104,3 +108,25 @@ def _fresh_examples() -> Iterator[None]:
     yield
     for name in ("examples.dashboard_flask", "examples.dashboard_django"):
         sys.modules.pop(name, None)
+
+
+def test_pyq_web_serves_under_a_prefix(redis_url: str) -> None:
+    port = free_port()
+    env = {**os.environ, "PYQ_REDIS_URL": redis_url, "PYQ_WEB_PASSWORD": PASSWORD}
+    proc = subprocess.Popen([sys.executable, "-m", "pyq", "web", "--port", str(port), "--prefix", "/ops/pyq"], env=env,
+                            stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: listening(base + "/ops/pyq/healthz"), timeout=15)
+        status, body, _ = http(base + "/ops/pyq/dead")
+        assert status == 200 and "href='/ops/pyq/retries'" in body
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def listening(url: str) -> bool:
+    try:
+        return http(url, password=None)[0] == 200
+    except OSError:  # not listening yet
+        return False

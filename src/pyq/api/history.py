@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from .. import payload
-from ..connection import text
+from ..connection import reply_int, text
 from ..keys import Keys
 from ..metrics.execution import hash_keys
 
@@ -57,11 +57,13 @@ def job_totals(redis: Any, keys: Keys, minutes: int, now_s: float | None = None,
     for n in range(minutes):
         pipe.hgetall(hash_keys(keys, now - timedelta(minutes=n), time_style)[0][0])
     sums: dict[str, list[int]] = {}
-    for row in pipe.execute() if minutes > 0 else []:
-        for name, value in (row or {}).items():
+    for row in pipe.execute(raise_on_error=False) if minutes > 0 else []:
+        if not isinstance(row, dict):  # a key of another type (WRONGTYPE): not Sidekiq's, skipped
+            continue
+        for name, value in row.items():
             klass, _, kind = text(name).rpartition("|")
             slot = {"p": 0, "f": 1, "ms": 2}.get(kind)
             if slot is not None and klass:
-                sums.setdefault(klass, [0, 0, 0])[slot] += int(value)
+                sums.setdefault(klass, [0, 0, 0])[slot] += reply_int(value)
     found = [JobTotals(k, *v) for k, v in sums.items()]
     return sorted(found, key=lambda t: (-t.runs, t.klass))

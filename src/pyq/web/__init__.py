@@ -23,9 +23,9 @@ __all__ = ["Dashboard", "Settings", "build", "make_server", "mount", "wsgi_app"]
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def build(config: Config, redis_url: str | None, password: str | None) -> Dashboard:
-    """A dashboard over the config's Redis; ``password`` None means no authentication."""
-    return Dashboard(Settings.of(config, redis_url), password)
+def build(config: Config, redis_url: str | None, password: str | None, *, prefix: str = "") -> Dashboard:
+    """``pyq web``'s dashboard over the config's Redis; ``password`` None means no authentication."""
+    return Dashboard(Settings.of(config, redis_url), password, prefix=prefix)
 
 
 def wsgi_app(config: Config | None = None, *, password: str | None = None, no_auth: bool = False,
