@@ -94,7 +94,7 @@ def test_choices_filter_and_pager(browser: Browser, base: str) -> None:
     browser.goto(base + "/")
     browser.events.clear()
     browser.js("const s = document.querySelector('#days-form select'); s.value = '7'; s.onchange()")
-    browser._loaded()  # noqa: SLF001 - the select submits its form on change: wait for that page
+    browser.wait_for_load()  # the select submits its form on change
     assert count(browser, "#chart rect.processed") == 7
     browser.goto(base + "/retries")
     browser.js("document.querySelector('#filter input[name=q]').value = 'retry-17'")
@@ -107,11 +107,11 @@ def test_the_refresh_choice_reloads_the_page_by_itself(browser: Browser, base: s
     browser.goto(base + "/")
     browser.events.clear()
     browser.js("const s = document.querySelector('#refresh select'); s.value = '2'; s.onchange()")
-    browser._loaded()  # noqa: SLF001
+    browser.wait_for_load()
     assert browser.js("location.search") == "?refresh=2"
     browser.js("window.marker = 1")
     browser.events.clear()
-    browser._loaded()  # noqa: SLF001 - the next load comes from the meta refresh alone
+    browser.wait_for_load()  # the next load comes from the meta refresh alone
     assert browser.js("typeof window.marker") == "undefined"  # a new document
     assert browser.js("document.querySelector('header nav a').getAttribute('href')").endswith("refresh=2")
 

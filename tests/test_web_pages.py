@@ -65,6 +65,9 @@ def test_refresh_is_off_by_default_and_follows_the_chosen_interval(app: Dashboar
     body = page(app, "/dead", "refresh=5")
     assert "<meta http-equiv='refresh' content='5'>" in body and "href='/queues?refresh=5'" in body
     assert "http-equiv='refresh'" not in page(app, "/", "refresh=7")  # not one of the choices
+    chooser = page(app, "/dead", "page=2&q=x&msg=done&refresh=5").split("id='refresh'>", 1)[1].split("</form>")[0]
+    assert "name='page' value='2'" in chooser and "name='q' value='x'" in chooser  # the page stays as it is
+    assert "name='msg'" not in chooser
 
 
 # --- sorted sets: paging, filter, bulk actions ----------------------------------------------------------------

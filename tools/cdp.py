@@ -93,15 +93,16 @@ class Browser:
         """Load ``url`` and wait for it; returns the HTTP status of the document."""
         self.events.clear()
         self.send("Page.navigate", session=True, url=url)
-        return self._loaded()
+        return self.wait_for_load()
 
     def click(self, selector: str) -> int:
         """Click the element (a submit button: the form posts, the server redirects) and wait for the new page."""
         self.events.clear()
         self.js(f"document.querySelector({json.dumps(selector)}).click()")
-        return self._loaded()
+        return self.wait_for_load()
 
-    def _loaded(self) -> int:
+    def wait_for_load(self) -> int:
+        """Wait for the next page load (a navigation already started); returns its document's HTTP status."""
         status, deadline = 0, time.monotonic() + self.timeout_s
         while time.monotonic() < deadline:
             for event in self.events:

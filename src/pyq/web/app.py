@@ -107,7 +107,7 @@ class Dashboard:
         except LookupError as exc:
             return _reply(start_response, 404, str(exc).encode(), "text/plain", started)
         html = render.layout(title, body, root=root, nav=NAV, current=page.path, message=query.get("msg", ""),
-                             refresh_s=ctx.refresh_s)
+                             refresh_s=ctx.refresh_s, keep=kept)
         return _reply(start_response, 200, html, "text/html; charset=utf-8", started)
 
     def _post(self, environ: dict[str, Any], start_response: StartResponse, root: str, path: str,

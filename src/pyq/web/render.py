@@ -51,14 +51,18 @@ def queue_path(name: str) -> str:
 
 
 def layout(title: str, body: str, *, root: str, nav: Sequence[tuple[str, str]], current: str,
-           message: str = "", refresh_s: int = 0) -> bytes:
-    """The whole document: head (with the meta refresh when chosen), nav bar, message, body."""
+           message: str = "", refresh_s: int = 0, keep: dict[str, str] | None = None) -> bytes:
+    """The whole document: head (with the meta refresh when chosen), nav bar, message, body.
+
+    ``keep`` are the page's query parameters, carried by the refresh selector's form."""
     meta = f"<meta http-equiv='refresh' content='{refresh_s}'>" if refresh_s else ""
     links = "".join(link(href(root, path, refresh=refresh_s), label, **({"class": "on"} if path == current else {}))
                     for path, label in nav)
     choices = "".join(f"<option value='{s}'{' selected' if s == refresh_s else ''}>{f'{s} s' if s else 'off'}</option>"
                       for s in REFRESH_CHOICES_S)
-    refresh = (f"<form method='get' id='refresh'><label>refresh <select name='refresh' "
+    carried = "".join(f"<input type='hidden' name='{escape(k)}' value='{escape(v)}'>"
+                      for k, v in (keep or {}).items() if k != "refresh")
+    refresh = (f"<form method='get' id='refresh'>{carried}<label>refresh <select name='refresh' "
                f"onchange='this.form.submit()'>{choices}</select></label><noscript><button>set</button></noscript>"
                f"</form>")
     note = f"<p class='msg' id='msg'>{escape(message)}</p>" if message else ""
