@@ -58,6 +58,9 @@ def test_overview_charts_the_days_asked_for_and_sums_execution_metrics(app: Dash
     assert re.search(r"<td>BuildReport</td><td>120</td><td>4</td><td>116</td><td>500.00</td>", metrics)
     assert metrics.index("SendMail") < metrics.index("BuildReport")
     assert "id='card-processed'><b>123456</b>" in body
+    earlier = time.gmtime(time.time() - 100 * 60)
+    r.hset(f"j|{time.strftime('%Y%m%d', earlier)}|{earlier.tm_hour}:{earlier.tm_min}", "OldJob|p", 9)
+    assert "OldJob" not in page(app, "/") and "<td>OldJob</td><td>9</td>" in page(app, "/", "minutes=240")
 
 
 def test_refresh_is_off_by_default_and_follows_the_chosen_interval(app: Dashboard, r: redis.Redis) -> None:
