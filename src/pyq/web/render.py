@@ -133,11 +133,12 @@ def all_buttons(root: str, token: str, buttons: Sequence[tuple[str, str]], **fie
         for a, label in buttons) + "</div>"
 
 
-def filter_form(needle: str, **keep: Any) -> str:
-    """The GET form of a list's substring filter (``q``); ``keep`` are carried as hidden fields."""
+def filter_form(needle: str, hint: str = "class, jid, error, args", **keep: Any) -> str:
+    """The GET form of a list's substring filter (``q``); ``hint`` says what it matches, ``keep`` are
+    carried as hidden fields."""
     carried = "".join(f"<input type='hidden' name='{escape(k)}' value='{cell(v)}'>" for k, v in keep.items() if v)
     return (f"<form method='get' class='filter' id='filter'>{carried}<input type='search' name='q' "
-            f"value='{cell(needle)}' placeholder='filter: class, jid, error, args'>"
+            f"value='{cell(needle)}' placeholder='filter: {escape(hint)}'>"
             "<button type='submit'>Filter</button></form>")
 
 

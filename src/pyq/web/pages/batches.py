@@ -11,6 +11,9 @@ from .paging import PAGE_SIZE
 #: Newest batches a filter looks through (each is read whole, so the window stays small).
 FILTER_WINDOW = 200
 
+#: What the filter matches.
+HINT = "bid, description, state"
+
 
 def listing_page(ctx: Ctx) -> str:
     needle = ctx.arg("q")
@@ -26,7 +29,7 @@ def listing_page(ctx: Ctx) -> str:
         nav = html.pager(ctx.root, "/batches", page, pages, refresh=ctx.refresh_s)
     rows = [(html.link(ctx.url("/batches/" + b.bid), b.bid), cell(b.description or "-"), cell(b.state),
              cell(b.total), cell(b.pending), cell(b.failures), cell(html.when(b.created_at))) for b in shown]
-    return (f"<p id='count'>{total} batches</p>" + html.filter_form(needle, refresh=ctx.refresh_s) + nav
+    return (f"<p id='count'>{total} batches</p>" + html.filter_form(needle, HINT, refresh=ctx.refresh_s) + nav
             + html.table(("bid", "description", "state", "total", "pending", "failures", "created (UTC)"), rows,
                          "batches-table"))
 
@@ -38,7 +41,7 @@ def one(ctx: Ctx) -> tuple[str, str]:
         raise LookupError(str(exc)) from None
     fields = [("bid", batch.bid), ("description", batch.description or "-"), ("state", batch.state),
               ("total", batch.total), ("pending", batch.pending), ("failures", batch.failures),
-              ("child batches pending", batch.kids), ("open", batch.is_open),
+              ("child batches pending", batch.kids), ("open", "yes" if batch.is_open else "no"),
               ("callbacks", ", ".join(batch.callbacks) or "-"), ("created (UTC)", html.when(batch.created_at)),
               ("complete (UTC)", html.when(batch.complete_at)), ("success (UTC)", html.when(batch.success_at)),
               ("death (UTC)", html.when(batch.death_at)), ("expires (UTC)", html.when(batch.expires_at))]

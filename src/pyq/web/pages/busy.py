@@ -9,6 +9,9 @@ from ..render import cell
 from .paging import in_memory
 from .sets import short_args
 
+#: What the filter matches.
+HINT = "process, queue, class, jid, args"
+
 
 def render(ctx: Ctx) -> str:
     running = ctx.api.busy()
@@ -23,7 +26,7 @@ def render(ctx: Ctx) -> str:
                      f"<div class='args'>{cell(short_args(work.job.get('args')))}</div>",
                      cell(html.when(work.run_at)), cell(done.label if done is not None else ""),
                      html.button(ctx.root, "cancel", "Cancel", ctx.token, jid=jid, back=ctx.here) if jid else ""))
-    return (f"<p id='count'>{len(running)} running</p>" + html.filter_form(ctx.arg("q"), refresh=ctx.refresh_s)
+    return (f"<p id='count'>{len(running)} running</p>" + html.filter_form(ctx.arg("q"), HINT, refresh=ctx.refresh_s)
             + html.pager(ctx.root, "/busy", page, pages, q=ctx.arg("q"), refresh=ctx.refresh_s)
             + html.table(("process", "thread", "queue", "jid", "class", "args", "started (UTC)", "progress", ""),
                            rows, "busy-table"))

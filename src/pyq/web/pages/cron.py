@@ -8,6 +8,9 @@ from ..context import Ctx
 from ..render import cell
 from .paging import in_memory
 
+#: What the filter matches.
+HINT = "name, class, queue, cron"
+
 
 def render(ctx: Ctx) -> str:
     entries = CronStore(ctx.redis, ctx.keys, version=ctx.settings.cron_version).entries()
@@ -20,7 +23,7 @@ def render(ctx: Ctx) -> str:
                      cell(job.status), cell(html.when(last)),
                      html.button(ctx.root, toggle[0], toggle[1], ctx.token, **ident)
                      + html.button(ctx.root, "cron_run", "Run now", ctx.token, **ident)))
-    return (f"<p id='count'>{len(entries)} schedules</p>" + html.filter_form(ctx.arg("q"), refresh=ctx.refresh_s)
+    return (f"<p id='count'>{len(entries)} schedules</p>" + html.filter_form(ctx.arg("q"), HINT, refresh=ctx.refresh_s)
             + html.pager(ctx.root, "/cron", page, pages, q=ctx.arg("q"), refresh=ctx.refresh_s)
             + html.table(("name", "namespace", "cron", "class", "queue", "status", "last enqueue (UTC)", ""), rows,
                          "cron-table"))

@@ -7,6 +7,9 @@ from ..context import Ctx
 from ..render import cell
 from .paging import in_memory
 
+#: What the filter matches.
+HINT = "identity, host, tag, queue"
+
 
 def render(ctx: Ctx) -> str:
     procs = ctx.api.processes()
@@ -20,7 +23,7 @@ def render(ctx: Ctx) -> str:
     every = ("<div class='bar all'>"
              + html.button(ctx.root, "quiet", "Quiet all", ctx.token, all=1, back=ctx.here)
              + html.button(ctx.root, "stop", "Stop all", ctx.token, all=1, back=ctx.here) + "</div>")
-    return (f"<p id='count'>{len(procs)} processes</p>" + html.filter_form(ctx.arg("q"), refresh=ctx.refresh_s)
+    return (f"<p id='count'>{len(procs)} processes</p>" + html.filter_form(ctx.arg("q"), HINT, refresh=ctx.refresh_s)
             + html.pager(ctx.root, "/processes", page, pages, q=ctx.arg("q"), refresh=ctx.refresh_s)
             + html.table(("identity", "tag", "queues", "busy", "state", "started (UTC)", "beat (UTC)", "rss",
                           "version", ""), rows, "processes-table") + every)

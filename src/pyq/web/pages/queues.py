@@ -27,7 +27,7 @@ def listing(ctx: Ctx) -> str:
     rows = [(render.link(ctx.url(render.queue_path(q.name)), q.name), cell(q.size), cell(q.latency_s),
              render.button(ctx.root, "queue_clear", "Clear", ctx.token, queue=q.name, back=ctx.here))
             for q in stats[start:start + PAGE_SIZE]]
-    return (render.filter_form(needle, refresh=ctx.refresh_s)
+    return (render.filter_form(needle, "queue name", refresh=ctx.refresh_s)
             + render.pager(ctx.root, "/queues", page, pages, q=needle, refresh=ctx.refresh_s)
             + render.table(("queue", "size", "latency (s)", ""), rows, "queues-table"))
 
