@@ -195,6 +195,7 @@ def test_busy_and_batches(app: Dashboard, r: redis.Redis) -> None:
     seed(r)
     busy = page(app, "/busy")
     assert "busy-1" in busy and "BuildReport" in busy and "data-action='cancel'" in busy
+    assert "<td>120/400 (30%) regions</td>" in busy  # the progress the job reported
     assert "busy-table-empty" in page(app, "/busy", "q=nothing-like-it")
     listing = page(app, "/batches")
     [bid] = re.findall(r"href='/batches/([^']+)'", listing)

@@ -16,6 +16,7 @@ from pyq import payload
 from pyq.batch import Batch
 from pyq.client import Client
 from pyq.cron import CronJob, CronStore
+from pyq.job_progress import Reporter
 from pyq.keys import Keys
 from pyq.metrics.execution import hash_keys
 
@@ -74,6 +75,7 @@ def seed(redis: Any, now_s: float | None = None, keys: Keys | None = None) -> No
     pipe.hset(minute, mapping={"BuildReport|p": 120, "BuildReport|f": 4, "BuildReport|ms": 58_000,
                                "SendMail|p": 900, "SendMail|ms": 27_000})
     pipe.execute()
+    Reporter(redis, keys, "busy-1").report(120, 400, "regions")
     CronStore(redis, keys).save(CronJob("nightly-report", "0 3 * * *", "BuildReport", "reports",
                                         description="the nightly report"), now_s)
     client = Client(namespace=keys.namespace, connection=redis)

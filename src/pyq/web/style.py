@@ -21,6 +21,7 @@ form{display:inline}
 button{font-size:12px;padding:1px 8px;cursor:pointer}
 .bar{margin:6px 0;display:flex;gap:6px;flex-wrap:wrap}
 .filter{display:block;margin:6px 0}
+.filter input{width:320px}
 .pager span,.pager a{margin-right:6px}
 .msg{background:#fff6d6;border:1px solid #e5c100;padding:6px 10px;border-radius:6px}
 .empty{color:#888}
