@@ -201,9 +201,11 @@ def _parse_time(text: str) -> float:
 @click.option("--password", envvar="PYQ_WEB_PASSWORD", help="Password for HTTP Basic auth (any user name).")
 @click.option("--no-auth", is_flag=True, help="Serve without a password (only behind your own auth).")
 @click.option("--redis-url", envvar="PYQ_REDIS_URL", help="Redis URL (default: the config's redis_url).")
+@click.option("--prefix", default="", help="Serve under this path, for a reverse proxy that passes it on (/pyq).")
 @click.pass_context
-def web(ctx: click.Context, host: str, port: int, password: str | None, no_auth: bool, redis_url: str | None) -> None:
-    """Serve the dashboard (queues, busy, retries, scheduled, dead, cron, processes) until Ctrl-C."""
+def web(ctx: click.Context, host: str, port: int, password: str | None, no_auth: bool, redis_url: str | None,
+        prefix: str) -> None:
+    """Serve the dashboard (queues, busy, retries, scheduled, dead, jobs, cron, processes, batches) until Ctrl-C."""
     from .. import logs
     from ..web import build, make_server
 
@@ -212,10 +214,10 @@ def web(ctx: click.Context, host: str, port: int, password: str | None, no_auth:
     config = ctx.find_object(Config) or Config()
     logs.setup(config.log_level, config.log_format)
     try:
-        server = make_server(build(config, redis_url, password or None), host, port)
+        server = make_server(build(config, redis_url, password or None, prefix=prefix), host, port)
     except OSError as exc:
         raise BadUsage(f"pyq web: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    click.echo(f"pyq dashboard on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
+    click.echo(f"pyq dashboard on http://{host}:{port}{prefix.rstrip('/')}/ (Ctrl-C to stop)", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
