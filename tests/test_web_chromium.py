@@ -20,6 +20,7 @@ from tools.dashboard_demo import IDENTITY, seed
 
 from pyq.config import Config
 from pyq.web import wsgi_app
+from pyq.web.pages import NAV
 from webhelp import PASSWORD, auth_header, serving
 
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"),
@@ -69,6 +70,7 @@ PAGES = [  # (path, file, a selector the page must show, how many of it at least
     ("/cron", "cron", "#cron-table button[data-action=cron_run]", 1),
     ("/processes", "processes", "#processes-table button[data-action=quiet]", 1),
     ("/batches", "batches", "#batches-table a", 1),
+    ("/limits", "limits", "#limits tr", 3),
 ]
 
 
@@ -76,7 +78,7 @@ def test_every_page_renders(browser: Browser, base: str, shots: Path) -> None:
     for path, name, selector, least in PAGES:
         assert browser.goto(base + path) == 200, path
         assert count(browser, selector) >= least, (path, selector)
-        assert count(browser, "header nav a") == 9 and "<img" not in browser.js("document.body.innerHTML")
+        assert count(browser, "header nav a") == len(NAV) and "<img" not in browser.js("document.body.innerHTML")
         browser.screenshot(shots / f"{name}.png")
     # one job, reached from its row; one batch, from the list
     browser.goto(base + "/retries")

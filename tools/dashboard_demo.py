@@ -18,6 +18,7 @@ from pyq.client import Client
 from pyq.cron import CronJob, CronStore
 from pyq.job_progress import Reporter
 from pyq.keys import Keys
+from pyq.limiter import concurrent, window
 from pyq.metrics.execution import hash_keys
 
 BACKTRACE = ["app/jobs/report.py:42:in `build'", "app/jobs/report.py:17:in `perform'",
@@ -40,7 +41,7 @@ def failed(jid: str, klass: str, now_s: float, *, plain: bool = False, **fields:
 
 
 def seed(redis: Any, now_s: float | None = None, keys: Keys | None = None) -> None:
-    """Queues, retries, scheduled, dead, a busy process, a week of history, metrics, cron and a batch."""
+    """Queues, retries, scheduled, dead, a busy process, a week of history, metrics, cron, limiters and a batch."""
     now_s = time.time() if now_s is None else now_s
     keys = keys or Keys()
     pipe = redis.pipeline(transaction=False)
@@ -78,6 +79,9 @@ def seed(redis: Any, now_s: float | None = None, keys: Keys | None = None) -> No
     Reporter(redis, keys, "busy-1").report(120, 400, "regions")
     CronStore(redis, keys).save(CronJob("nightly-report", "0 3 * * *", "BuildReport", "reports",
                                         description="the nightly report"), now_s)
+    for limiter, uses in ((concurrent("payment-gateway", 5, lock_timeout=300), 2), (window("email", 100, 60), 7)):
+        for _ in range(uses):
+            limiter.try_acquire(redis, keys)
     client = Client(namespace=keys.namespace, connection=redis)
     with Batch("import of 3 feeds", client=client):
         for n in range(3):
