@@ -129,6 +129,11 @@ def test_set_actions_on_a_selection_a_row_and_all(browser: Browser, base: str, r
     assert text(browser, "#msg") == "kill: 1 of 1 done" and r.zcard("dead") == 4
     assert browser.click("#retry-table button[data-action=delete]") == 200  # a row's own button
     assert text(browser, "#msg") == "delete: 1 of 1 done" and r.zcard("retry") == 3
+    assert browser.click("#retry-table button[data-action=add_to_queue]") == 200  # a row's Add to queue
+    assert text(browser, "#msg") == "add_to_queue: 1 of 1 done" and r.zcard("retry") == 2
+    browser.js("document.querySelectorAll('#retry-table input[name=key]')[0].click()")
+    assert browser.click("#retry-form button[data-action=add_to_queue][data-bulk]") == 200  # on a selection
+    assert text(browser, "#msg") == "add_to_queue: 1 of 1 done" and r.zcard("retry") == 1
     browser.goto(base + "/scheduled")
     assert browser.click("#schedule-table button[data-action=kill]") == 200 and r.zcard("schedule") == 4
     assert browser.click("button[data-action=add_to_queue][data-bulk=all]") == 200
@@ -164,8 +169,9 @@ def test_cron_processes_and_busy_actions(browser: Browser, base: str, r: redis.R
     assert json.loads(r.lindex("queue:reports", 0))["class"] == "BuildReport"
     browser.goto(base + "/processes")
     assert browser.click("#processes-table button[data-action=quiet]") == 200
+    assert browser.click(".all button[data-action=quiet]") == 200
     assert browser.click(".all button[data-action=stop]") == 200
-    assert r.lrange(f"{IDENTITY}-signals", 0, -1) == [b"TERM", b"TSTP"]
+    assert r.lrange(f"{IDENTITY}-signals", 0, -1) == [b"TERM", b"TSTP", b"TSTP"]
     browser.goto(base + "/busy")
     assert browser.click("button[data-action=cancel]") == 200
     assert text(browser, "#msg").startswith("cancel busy-1: was ")
