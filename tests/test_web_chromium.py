@@ -71,6 +71,7 @@ PAGES = [  # (path, file, a selector the page must show, how many of it at least
     ("/processes", "processes", "#processes-table button[data-action=quiet]", 1),
     ("/batches", "batches", "#batches-table a", 1),
     ("/limits", "limits", "#limits tr", 3),
+    ("/progress", "progress", "#progress-table tr", 2),
 ]
 
 

@@ -244,3 +244,17 @@ def test_a_backtrace_that_is_not_readable_says_so(app: Dashboard, r: redis.Redis
     r.zadd("dead", {json.dumps(failed("b1", "X", now_s, error_backtrace="not base64!")): now_s})
     [key] = keys_of(page(app, "/dead"))
     assert "error_backtrace is not readable" in page(app, "/job", f"set=dead&key={key}")
+
+
+def test_progress_lists_every_job_that_reported_newest_first(app: Dashboard, r: redis.Redis) -> None:
+    from pyq.job_progress import Reporter
+
+    seed(r)  # the busy job reports 120/400
+    r.set("pyq:progress:not-a-hash", "x")  # another type under the prefix is skipped
+    time.sleep(0.01)
+    Reporter(r, Keys(), "finished-1").report(5, 5, "all <done>")
+    body = page(app, "/progress")
+    assert rows(body, "progress-table") == 2 and "2 jobs reported progress" in body
+    assert body.index("finished-1") < body.index("busy-1")  # newest report first
+    assert "all &lt;done&gt;" in body and "100%" in body
+    assert rows(page(app, "/progress", "q=finished"), "progress-table") == 1

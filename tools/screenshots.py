@@ -37,7 +37,8 @@ PAGES = [("overview", "/", None), ("queues", "/queues", None), ("queue", "/queue
          ("busy", "/busy", None), ("retries", "/retries", None), ("scheduled", "/scheduled", None),
          ("dead", "/dead", None), ("job", "/retries", "#retry-table a[href*='/job?']"), ("cron", "/cron", None),
          ("processes", "/processes", None), ("batches", "/batches", None),
-         ("batch", "/batches", "#batches-table a"), ("limits", "/limits", None)]
+         ("batch", "/batches", "#batches-table a"), ("limits", "/limits", None),
+         ("progress", "/progress", None)]
 
 
 def free_port() -> int:

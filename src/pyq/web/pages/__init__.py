@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..context import Ctx
-from . import batches, busy, cron, job, limits, overview, processes, queues, sets
+from . import batches, busy, cron, job, limits, overview, processes, progress, queues, sets
 
 Rendered = str | tuple[str, str]
 
@@ -46,6 +46,7 @@ PAGES: list[Page] = [
     Page("/batches", "Batches", batches.listing_page),
     Page("/batches", "Batch", batches.one, nav=False, prefix=True),
     Page("/limits", "Limits", limits.render),
+    Page("/progress", "Progress", progress.render),
 ]
 #: (path, label) of the nav bar, in order.
 NAV = [(p.path, p.title) for p in PAGES if p.nav]
