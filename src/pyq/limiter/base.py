@@ -108,12 +108,9 @@ class Limiter:
             return _GRANTED
         deadline = time.monotonic() + self.wait_timeout_s
         while True:
-            token, wait_s = self.try_acquire(redis, keys)
+            token, pause = self._attempt(redis, keys, deadline)
             if token is not None:
                 return token
-            pause = self._pause_s(wait_s, deadline)
-            if pause is None:
-                raise self.over_limit(wait_s)
             time.sleep(pause)
 
     async def acquire_async(self, redis: Any = None, keys: Keys | None = None) -> str:
@@ -123,13 +120,21 @@ class Limiter:
             return _GRANTED
         deadline = time.monotonic() + self.wait_timeout_s
         while True:
-            token, wait_s = self.try_acquire(redis, keys)
+            token, pause = self._attempt(redis, keys, deadline)
             if token is not None:
                 return token
-            pause = self._pause_s(wait_s, deadline)
-            if pause is None:
-                raise self.over_limit(wait_s)
             await asyncio.sleep(pause)
+
+    def _attempt(self, redis: Any, keys: Keys, deadline: float) -> tuple[str | None, float]:
+        """One try of ``acquire``: (token, 0) when taken, else (None, seconds to pause); :class:`OverLimit` once
+        the wait is over."""
+        token, wait_s = self.try_acquire(redis, keys)
+        if token is not None:
+            return token, 0.0
+        pause = self._pause_s(wait_s, deadline)
+        if pause is None:
+            raise self.over_limit(wait_s)
+        return None, pause
 
     def release(self, token: str, redis: Any = None, keys: Keys | None = None) -> None:
         redis, keys = self._where(redis, keys)
