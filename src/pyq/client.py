@@ -29,6 +29,7 @@ from . import middleware as _middleware
 from . import payload, scripts, unique
 from .config import Config
 from .connection import connect
+from .durable import Durability
 from .keys import QUEUE_NAME_RULE, Keys, is_queue_name
 from .scripts import WAKE_CAP, Call, DeadLimits
 
@@ -56,7 +57,8 @@ class Client:
 
     def __init__(self, url: str | None = None, *, namespace: str = "", time_style: payload.TimeStyle = "float",
                  connection: Any = None, middleware: Sequence[ClientMiddleware] | None = None,
-                 dead: DeadLimits | None = None, store: Store | None = None) -> None:
+                 dead: DeadLimits | None = None, store: Store | None = None, durable_enqueue: int = 0,
+                 durable_enqueue_timeout_s: float = 1.0) -> None:
         self.url = url or default_url()
         self.redis = connection if connection is not None else connect(self.url)
         self.keys = Keys(namespace)
@@ -66,25 +68,32 @@ class Client:
         #: How the unique-jobs ``reject`` strategy trims the dead set (None = Config's defaults).
         self.dead = dead or DeadLimits.default()
         self._store_with = store
+        #: ``durable_enqueue``: replicas that must hold a push before it returns (:mod:`pyq.durable`).
+        self.durability = Durability(durable_enqueue, durable_enqueue_timeout_s)
 
     @classmethod
     def for_config(cls, config: Config, *, connection: Any = None) -> Client:
         """A client for a running pool: its Redis, namespace, time style and dead-set limits."""
         return cls(config.redis_url, namespace=config.namespace, time_style=config.time_style,
-                   connection=connection, dead=DeadLimits.of(config))
+                   connection=connection, dead=DeadLimits.of(config), durable_enqueue=config.durable_enqueue,
+                   durable_enqueue_timeout_s=config.durable_enqueue_timeout_s)
 
     def store(self, calls: Sequence[Call]) -> list[Any]:
         """The seam every push ends in: run the script calls in one round trip and return their results.
 
         A Redis error (e.g. WRONGTYPE) is raised, not dropped. A client made with ``store=`` hands the
-        calls to it instead (``pyq.testing`` records the jobs they carry).
+        calls to it instead (``pyq.testing`` records the jobs they carry). With ``durable_enqueue`` the
+        round trip ends in ``WAIT``, and too few replicas raise :class:`pyq.errors.NotDurable`.
         """
         if self._store_with is not None:
             return self._store_with(calls)
-        results = scripts.run_many(self.redis, calls)
-        for result in results:
+        wait = self.durability.command() if self.durability.on else ()
+        results = scripts.run_many(self.redis, calls, then=wait)
+        for result in results[:len(calls)]:
             if isinstance(result, Exception):
                 raise result
+        if wait:
+            self.durability.check(results.pop())
         return results
 
     def encode(self, jobs: list[dict[str, Any]], at_s: float | None) -> list[str]:
