@@ -21,7 +21,8 @@ import pytest
 import redis
 
 import pyq
-from pool import child_pids, running_pool, wait_until
+from pool import child_pids, doc_config, running_pool, wait_until
+from pyq.config import load
 from pyq.keys import Keys
 from sentinel import SentinelSet
 
@@ -176,3 +177,20 @@ def test_a_failover_can_lose_pushes_that_are_not_durable(tmp_path: Path, ha: Sen
     lost = lost_in_a_failover(tmp_path, ha, durable=0, jobs=20_000)
     print(f"acknowledged pushes lost in a failover without durable_enqueue: {lost} of 20000")
     assert lost < 20_000
+
+
+@pytest.mark.slow
+def test_the_documented_sentinel_config_runs_a_pool(tmp_path: Path, ha: SentinelSet) -> None:
+    # Given the example of docs/operations.md, pointed at these Sentinels
+    example = doc_config("sentinel")
+    hosts = ",".join(f"127.0.0.1:{port}" for port in ha.sentinel_ports)
+    example["redis_url"] = (example["redis_url"].replace(":${REDIS_PASSWORD:-}@", "")
+                            .replace("sentinel-1:26379,sentinel-2:26379,sentinel-3:26379", hosts))
+    assert example["redis_url"] == ha.url and example["durable_enqueue"] == 1
+    # Then a pool with those settings runs a job its durable client pushed
+    settings = {k: v for k, v in example.items() if k != "redis_url"}
+    with running_pool(tmp_path, example["redis_url"], require=["hajobs"], processes=1, **settings):
+        config = load(tmp_path / "pool.yml", env={})
+        assert (config.durable_enqueue, config.durable_enqueue_timeout_s) == (1, 0.5)
+        pyq.Client.for_config(config).push({"class": "HARecord", "args": ["documented"]})
+        wait_until(lambda: ha.master().sismember(DONE, "documented"), timeout=30)

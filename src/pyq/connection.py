@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import threading
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -56,6 +57,18 @@ def redact(url: str) -> str:
 
 #: Replies no retry can heal: a wrong or missing password (WRONGPASS, NOAUTH) or an ACL denial (NOPERM).
 PERMANENT_ERRORS = (redis.AuthenticationError, redis.exceptions.NoPermissionError)
+
+
+
+def tls_refusal(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS certificate error behind ``exc``, if that is what it is: the server's certificate does not
+    verify against the CA, or the server wants a client certificate. No retry heals either."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ssl.SSLCertVerificationError) or (
+            isinstance(cause, ssl.SSLError) and "CERTIFICATE" in str(getattr(cause, "reason", "") or "")):
+        return cause
+    return None
+
 
 #: Run once at start: pyq needs PING, SCRIPT LOAD and EVALSHA; an ACL that refuses them stops the pool.
 _PROBE_LUA = "return 1"
