@@ -47,7 +47,7 @@ def doc_config(name: str) -> dict[str, Any]:
     import re
 
     text = (TESTS_DIR.parent / "docs/operations.md").read_text()
-    match = re.search(rf"```yaml\n# config/{name}\.yml\n(.*?)```", text, re.S)
+    match = re.search(rf"```yaml\n *# config/{name}\.yml[^\n]*\n(.*?)```", text, re.S)
     assert match, f"docs/operations.md has no config/{name}.yml example"
     return yaml.safe_load(match.group(1))
 

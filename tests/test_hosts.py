@@ -9,16 +9,31 @@ from pathlib import Path
 
 import pytest
 import redis
+import yaml
 
 import pyq
-from pool import kill_group, running_pool, wait_until
+from pool import doc_config, kill_group, running_pool, wait_until
+from pyq.config import load
 from pyq.keys import Keys
 
 KEYS = Keys()
 RECOVERY_TIMEOUT_S = 3.0
-#: Each host's poller looks for orphans about twice a second (poll_interval_average).
-HOST = {"processes": 2, "concurrency": 3, "heartbeat_interval": 1, "recovery_timeout": RECOVERY_TIMEOUT_S,
-        "poll_interval_average": 0.5}
+
+
+def host_settings(name: str) -> dict[str, object]:
+    """docs/operations.md's ``config/host.yml`` with shorter clocks: beats every second, recovery after 3 s,
+    and each host's poller looking for orphans about twice a second."""
+    settings = {k: v for k, v in doc_config("host").items() if k != "redis_url"}
+    return {**settings, "hostname": name, "processes": 2, "concurrency": 3, "heartbeat_interval": 1,
+            "recovery_timeout": RECOVERY_TIMEOUT_S, "poll_interval_average": 0.5}
+
+
+def test_the_documented_host_config_takes_the_host_name_from_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "host.yml"
+    path.write_text(yaml.safe_dump(doc_config("host")))
+    assert load(path, env={"HOST_NAME": "worker-7"}).hostname == "worker-7"
+    assert load(path, env={}).hostname == ""  # the machine's own name
+    assert load(path, env={}).recovery_timeout_s == 60
 
 
 def identities(r: redis.Redis, host: str) -> list[str]:
@@ -36,8 +51,8 @@ def test_a_killed_host_has_its_jobs_run_by_another_within_recovery_timeout(tmp_p
     (tmp_path / "b").mkdir()
     client = pyq.Client(redis_url)
     tokens = [f"job-{i}" for i in range(30)]
-    with running_pool(tmp_path / "a", redis_url, hostname="host-a", **HOST) as host_a, \
-            running_pool(tmp_path / "b", redis_url, hostname="host-b", **HOST):
+    with running_pool(tmp_path / "a", redis_url, **host_settings("host-a")) as host_a, \
+            running_pool(tmp_path / "b", redis_url, **host_settings("host-b")):
         # Given two hosts registered under their own names, both running 2-second jobs
         wait_until(lambda: len(identities(r, "host-a")) == 2 and len(identities(r, "host-b")) == 2, timeout=30)
         client.push_bulk({"class": "Sleepy", "args": [[t, 2.0] for t in tokens]})
