@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -120,14 +121,29 @@ class SentinelSet:
         self.sentinel().sentinel_failover(SERVICE)
         return self._wait_for_new_master(old)
 
-    def kill_master(self) -> int:
-        """SIGKILL the master and wait for the sentinels to promote the replica; returns its port."""
+    def kill_master(self, lag_s: float = 0.0) -> int:
+        """SIGKILL the master and wait for the sentinels to promote a replica; returns its port.
+
+        ``lag_s`` > 0 first cuts the replicas off for that long, as a slow or broken link would: they are
+        frozen (SIGSTOP, so they cannot reconnect) and the master drops their links, so what it
+        acknowledges meanwhile reaches no replica.
+        """
         old = self.master_port()
-        proc = self.servers[old].proc
-        assert proc is not None
-        proc.kill()
-        proc.wait(10)
-        self.servers[old].proc = None
+        replicas = [server.proc for port, server in self.servers.items() if port != old and server.proc]
+        for proc in replicas:
+            os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            if lag_s:
+                redis.Redis(port=old, socket_timeout=5).client_kill_filter(_type="replica")
+                time.sleep(lag_s)
+            proc = self.servers[old].proc
+            assert proc is not None
+            proc.kill()
+            proc.wait(10)
+            self.servers[old].proc = None
+        finally:
+            for replica in replicas:
+                os.kill(replica.pid, signal.SIGCONT)
         return self._wait_for_new_master(old)
 
     def restart_old_master(self, port: int, wait: bool = True) -> None:

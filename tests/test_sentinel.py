@@ -60,24 +60,19 @@ class Producer(threading.Thread):
         self.client, self.batch, self.limit, self.pause_s = client, batch, limit, pause_s
         self.acked: list[str] = []
         self.errors: dict[str, int] = {}
-        self.jids: dict[str, str] = {}
-        self.durations: list[float] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
         n = 0
         while not self.stop.is_set() and n < self.limit:
             tokens = [str(i) for i in range(n, min(n + self.batch, self.limit))]
-            t0 = time.monotonic()
             try:
-                jids = self.client.push_bulk({"class": "HARecord", "args": [[t] for t in tokens]})
-                self.jids.update(zip(tokens, jids, strict=True))
+                self.client.push_bulk({"class": "HARecord", "args": [[t] for t in tokens]})
             except (redis.RedisError, pyq.NotDurable) as exc:
                 self.errors[type(exc).__name__] = self.errors.get(type(exc).__name__, 0) + 1
                 time.sleep(0.02)
                 continue
             self.acked.extend(tokens)
-            self.durations.append(time.monotonic() - t0)
             n += len(tokens)
             time.sleep(self.pause_s)
 
@@ -146,37 +141,42 @@ def test_pool_and_client_follow_the_new_master(tmp_path: Path, ha: SentinelSet, 
         assert lost == 0
 
 
-def lost_in_a_failover(tmp_path: Path, ha: SentinelSet, durable: int, jobs: int) -> int:
-    """Push ``jobs`` jobs while a pool runs them; SIGKILL the master half way. Returns the acknowledged jobs lost."""
+#: How far behind the replicas fall just before the master dies (they are frozen that long).
+REPLICA_LAG_S = 0.3
+
+
+def lost_in_a_failover(tmp_path: Path, ha: SentinelSet, durable: int, jobs: int) -> tuple[int, dict[str, int]]:
+    """Push ``jobs`` jobs while a pool runs them; half way, let the replicas fall ``REPLICA_LAG_S`` behind and
+    SIGKILL the master. Returns how many acknowledged pushes are lost, and the errors the pushes met."""
     client = pyq.Client(ha.url, durable_enqueue=durable, durable_enqueue_timeout_s=0.5)
-    producer = Producer(client, batch=50, limit=jobs)
+    producer = Producer(client, batch=50, limit=jobs, pause_s=0.02)  # ~2,500 jobs/s: still pushing at the kill
     with running_pool(tmp_path, ha.url, require=["hajobs"], processes=2, concurrency=10) as proc:
         wait_until(lambda: ha.master().scard(KEYS.processes) == 2, timeout=30)
         producer.start()
         wait_until(lambda: len(producer.acked) >= jobs // 2, timeout=60, interval=0.001)
-        ha.kill_master()
+        ha.kill_master(lag_s=REPLICA_LAG_S)
         producer.join(60)
         new_master = ha.master()
         assert len(producer.acked) == jobs
         wait_until(lambda: new_master.llen(KEYS.queue("default")) == 0, timeout=60)
         stop_pool(proc)
-    return len(set(producer.acked) - in_redis(new_master))
+    return len(set(producer.acked) - in_redis(new_master)), producer.errors
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)  # the fixture may first wait ~15 s for the last test's killed master to rejoin
 def test_a_failover_loses_no_durable_push(tmp_path: Path, ha: SentinelSet) -> None:
-    lost = lost_in_a_failover(tmp_path, ha, durable=1, jobs=20_000)
+    lost, errors = lost_in_a_failover(tmp_path, ha, durable=1, jobs=20_000)
+    print(f"acknowledged pushes lost in a failover with durable_enqueue: {lost} of 20000 ({errors})")
     assert lost == 0
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-def test_a_failover_can_lose_pushes_that_are_not_durable(tmp_path: Path, ha: SentinelSet) -> None:
-    # Measured, not asserted to be > 0: how many pushes a failover loses depends on timing
-    lost = lost_in_a_failover(tmp_path, ha, durable=0, jobs=20_000)
+def test_a_failover_loses_pushes_that_are_not_durable(tmp_path: Path, ha: SentinelSet) -> None:
+    lost, _ = lost_in_a_failover(tmp_path, ha, durable=0, jobs=20_000)
     print(f"acknowledged pushes lost in a failover without durable_enqueue: {lost} of 20000")
-    assert lost < 20_000
+    assert 0 < lost < 20_000  # what the master acknowledged while its replicas lagged
 
 
 @pytest.mark.slow
