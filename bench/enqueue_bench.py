@@ -1,10 +1,12 @@
 """Enqueue throughput of pyq next to Ruby Sidekiq's client, on one Redis started for the run.
 
-Four ways to enqueue N jobs (default 20,000) with the same class and args:
-pyq ``perform_async`` in a loop and ``perform_bulk`` (1000 per call), Ruby
-``perform_async`` in a loop and ``Sidekiq::Client.push_bulk`` (1000 per call).
+Six ways to enqueue N jobs (default 20,000) with the same class and args:
+pyq ``perform_async`` in a loop and ``perform_bulk`` (1000 per call), the same two
+inside ``with pyq.Batch(...)``, Ruby ``perform_async`` in a loop and
+``Sidekiq::Client.push_bulk`` (1000 per call).
 Each runs ``--reps`` times (default 3) on an emptied database; the table shows
-the median rate, the ratio to the Ruby client doing the same kind of push, and
+the median rate, the ratio to its peer (the Ruby client doing the same kind of push; for the pushes
+inside a batch, the same pyq push outside one), and
 Redis commands per job from ``INFO commandstats``: those the client sent, and
 all of them including the ones run inside pyq's Lua script.
 
@@ -35,7 +37,7 @@ RUBY_SCRIPT = Path(__file__).resolve().parent / "ruby" / "enqueue_bench.rb"
 #: Commands a client sends to set up or inspect a connection; not part of an enqueue.
 SETUP_COMMANDS = ("hello", "client", "ping", "select", "info", "config", "flushall", "script")
 #: Commands pyq's enqueue script runs inside Redis (counted by commandstats, never sent by pyq).
-LUA_INNER = ("sadd", "lpush", "ltrim", "zadd")
+LUA_INNER = ("sadd", "lpush", "ltrim", "zadd", "hget", "hincrby", "expireat")
 
 
 @pyq.job(name="BenchJob")
@@ -90,6 +92,15 @@ def pyq_bulk(url: str, jobs: int) -> float:
     return time.perf_counter() - started
 
 
+def in_batch(push: Callable[[str, int], float]) -> Callable[[str, int], float]:
+    """The same pushes inside ``with pyq.Batch(...)``: each job becomes a member as it is pushed."""
+    def run(url: str, jobs: int) -> float:
+        with pyq.Batch("bench", client=pyq.Client(url)):
+            return push(url, jobs)
+
+    return run
+
+
 def ruby(mode: str) -> Callable[[str, int], float]:
     def run(url: str, jobs: int) -> float:
         out = subprocess.run(["ruby", str(RUBY_SCRIPT), mode, str(jobs)], env={**os.environ, "REDIS_URL": url},
@@ -104,6 +115,8 @@ VARIANTS: dict[str, tuple[Callable[[str, int], float], str]] = {
     "ruby perform_async": (ruby("perform_async"), "ruby perform_async"),
     "pyq perform_bulk": (pyq_bulk, "ruby push_bulk"),
     "ruby push_bulk": (ruby("push_bulk"), "ruby push_bulk"),
+    "pyq perform_async, batch": (in_batch(pyq_loop), "pyq perform_async"),
+    "pyq perform_bulk, batch": (in_batch(pyq_bulk), "pyq perform_bulk"),
 }
 
 
@@ -142,7 +155,7 @@ def main() -> None:
             for name, (run, _) in VARIANTS.items():
                 seconds, sent, total = measure(url, run, opts.jobs)
                 results.setdefault(name, ([], sent / opts.jobs, total / opts.jobs))[0].append(seconds)
-                print(f"rep {rep + 1}: {name:<20} {opts.jobs / seconds:>10,.0f} jobs/s", file=sys.stderr)
+                print(f"rep {rep + 1}: {name:<26} {opts.jobs / seconds:>10,.0f} jobs/s", file=sys.stderr)
     print_table(results, opts.jobs, opts.reps)
 
 
@@ -150,10 +163,11 @@ def print_table(results: dict[str, tuple[list[float], float, float]], jobs: int,
     rates = {name: jobs / statistics.median(times) for name, (times, _, _) in results.items()}
     print(f"\n{jobs:,} jobs per run, median of {reps}; Python {sys.version.split()[0]}, "
           f"redis-py {redis.__version__}")
-    print(f"{'variant':<20} {'jobs/s':>10} {'vs Ruby':>8} {'sent cmds/job':>14} {'all cmds/job':>13}")
+    print(f"{'variant':<26} {'jobs/s':>10} {'vs peer':>8} {'peer':<20} {'sent cmds/job':>14} {'all cmds/job':>13}")
     for name, (_, sent, total) in results.items():
-        ratio = rates[name] / rates[VARIANTS[name][1]]
-        print(f"{name:<20} {rates[name]:>10,.0f} {ratio:>7.2f}x {sent:>14.4f} {total:>13.4f}")
+        peer = VARIANTS[name][1]
+        ratio = rates[name] / rates[peer]
+        print(f"{name:<26} {rates[name]:>10,.0f} {ratio:>7.2f}x {peer:<20} {sent:>14.4f} {total:>13.4f}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import argparse
 import math
 import platform
 import subprocess
+import sys
 from pathlib import Path
 
 from workloads import median
@@ -40,6 +41,9 @@ ROWS = [  # (label, workload, metric, format)
     ("W1 async def body, jobs/s", "w1_async", "rate", ",.0f"),
     ("W1 with a stored result (result_ttl), jobs/s", "w1_result", "rate", ",.0f"),
     ("W1 with a stored result, worker CPU ms per 1k jobs", "w1_result", "cpu_ms_per_1k", ".0f"),
+    ("W1 as the members of one batch, jobs/s", "w1_batch", "rate", ",.0f"),
+    ("W1 in a batch, worker CPU ms per 1k jobs", "w1_batch", "cpu_ms_per_1k", ".0f"),
+    ("W1 in a batch, queue-Redis CPU µs per job", "w1_batch", "redis_cpu_us", ".1f"),
     ("W3 I/O-bound, jobs/s (pyq async ×1000; Sidekiq's best thread count)", "w3", "rate", ",.0f"),
     ("W3 worker CPU, ms per 1k jobs", "w3", "cpu_ms_per_1k", ".0f"),
     ("W3 sleep-only body (pyq's own part), worker CPU µs per job", "w3_sleep", "cpu_us_per_job", ".0f"),
@@ -147,8 +151,12 @@ def table(runs: list[dict], mem: dict | None, args: argparse.Namespace) -> str:
 
 
 def chart(runs: list[dict], mem: dict | None, path: Path) -> None:
-    """Throughput bars per system and workload, and pyq's RSS curve."""
-    import matplotlib
+    """Throughput bars per system and workload, and pyq's RSS curve (skipped, with a note, without matplotlib)."""
+    try:
+        import matplotlib
+    except ImportError:
+        print(f"no chart: pip install matplotlib to draw {path}", file=sys.stderr)
+        return
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

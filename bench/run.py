@@ -44,7 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mem-n", type=int, default=200_000, help="jobs in the memory run")
     p.add_argument("--long", action="store_true", help="memory run over 1,000,000 jobs")
     p.add_argument("--only", default="pyq,sidekiq,bare", help="systems, comma-separated")
-    p.add_argument("--skip", default="", help="workloads to skip: w0,w2ruby,w3,mixed,async,results,proxy,w2,memory")
+    p.add_argument("--skip", default="",
+                   help="workloads to skip: w0,w2ruby,w3,mixed,async,results,batch,proxy,w2,memory")
     p.add_argument("--out", type=Path, default=Path(f"/tmp/pyq-bench-{time.strftime('%Y%m%d-%H%M%S')}"))
     args = p.parse_args(argv)
     args.systems = [ALL[name] for name in args.only.split(",") if name]
@@ -78,6 +79,10 @@ def one_system(system: System, args: argparse.Namespace, rig: Rig, tag: str) -> 
             out["w1_result"] = w1(rig, group, args.n, "BenchResultJob")
             log(f"  pyq W1 with stored results {out['w1_result']['rate']:,.0f} jobs/s, "
                 f"{out['w1_result']['cpu_ms_per_1k']:.0f} ms CPU/1k")
+        if system is PYQ and "batch" not in args.skip:
+            out["w1_batch"] = w1(rig, group, args.n, batch=True)
+            log(f"  pyq W1 in one batch {out['w1_batch']['rate']:,.0f} jobs/s, "
+                f"{out['w1_batch']['cpu_ms_per_1k']:.0f} ms CPU/1k, {out['w1_batch']['redis_cpu_us']:.1f} µs Redis CPU")
     finally:
         group.stop()
     return out

@@ -21,6 +21,7 @@ from procs import Group, RedisServer, machine_busy_s, rss_kb, self_cpu_s
 from systems import BENCH_DIR, CONCURRENCY, DEFAULT_QUEUES, KEYS, PROCESSES, System, env_for
 
 import pyq
+from pyq import scripts
 from pyq.keys import Keys
 
 COUNTER_KEY, LAT_KEY = "bench:done", "bench:lat"
@@ -60,10 +61,14 @@ def start_workers(system: System, rig: Rig, tag: str, concurrency: int = CONCURR
     return group
 
 
-def stage(rig: Rig, n: int, job_class: str) -> None:
+def stage(rig: Rig, n: int, job_class: str, bid: str | None = None) -> None:
+    """Push ``n`` jobs under the stage namespace; with ``bid``, as members of that batch (of the real namespace)."""
     client = pyq.Client(rig.queue.url, namespace=STAGE.namespace)
     for start in range(0, n, 10_000):
-        client.push_bulk({"class": job_class, "args": [[i] for i in range(start, min(n, start + 10_000))]})
+        jids = client.push_bulk({"class": job_class, "args": [[i] for i in range(start, min(n, start + 10_000))],
+                                 **({"bid": bid} if bid else {})})
+        if bid:
+            scripts.batch_add(KEYS, bid, jids=jids).run(rig.queue.client)
     rig.queue.client.delete(STAGE.wake("default"), STAGE.queues)
 
 
@@ -90,10 +95,22 @@ def wait_count(rig: Rig, n: int, timeout_s: float, on_tick: Callable[[], None] |
     return time.monotonic()
 
 
-def w1(rig: Rig, group: Group, n: int, job_class: str = "BenchJob", timeout_s: float = 300.0) -> dict[str, float]:
-    """Drain ``n`` jobs: jobs/s, worker CPU per 1k jobs, queue-Redis commands and CPU per job."""
+def w1(rig: Rig, group: Group, n: int, job_class: str = "BenchJob", timeout_s: float = 300.0,
+       batch: bool = False) -> dict[str, float]:
+    """Drain ``n`` jobs: jobs/s, worker CPU per 1k jobs, queue-Redis commands and CPU per job.
+
+    ``batch``: the jobs are the members of one batch (with an on_success callback nobody serves), so each
+    ack also settles its member.
+    """
     rig.counter.client.delete(COUNTER_KEY)
-    stage(rig, n, job_class)
+    bid = None
+    if batch:
+        bid, now_s = f"bench{time.time_ns()}", time.time()
+        callback = ("success", "bench-callbacks", "0" * 24,
+                    '{"class":"BenchCallback","args":[],"queue":"bench-callbacks"}')
+        scripts.batch_open(KEYS, bid, now_s=now_s, expires_at_s=now_s + 3600, guard=False, time_style="float",
+                           callbacks=[callback]).run(rig.queue.client)
+    stage(rig, n, job_class, bid)
     before = _cpu_snapshot(rig, group)
     stats0 = rig.queue.commandstats()
     t0 = release(rig)

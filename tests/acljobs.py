@@ -35,3 +35,14 @@ def acl_fail_once(token: str) -> None:
     if conn().incr(f"test:runs:{token}") == 1:
         raise RuntimeError(f"first run of {token} fails on purpose")
     conn().sadd("test:done", token)
+
+
+GATE = pyq.limiter.concurrent("acl-gate", 2, lock_timeout=30, wait_timeout=5)
+WINDOW = pyq.limiter.window("acl-window", 100, 60, wait_timeout=0)
+
+
+@pyq.job(name="ACLLimited", limits=[GATE], priority=5)
+def acl_limited(token: str) -> None:
+    """Runs under a concurrency limiter (declared) and a window limiter (in the body), at a priority."""
+    with WINDOW:
+        conn().sadd("test:done", token)

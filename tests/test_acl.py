@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 
+import acljobs
 import pyq
 from conftest import RedisServer, free_port
 from pool import TESTS_DIR, doc_config, http_get, running_pool, wait_until
@@ -58,7 +59,8 @@ def cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def run_everything(tmp_path: Path, url: str, record: redis.Redis) -> None:
-    """Every kind of work pyq does, as the user of ``url``."""
+    """Every kind of work pyq does, as the user of ``url``: jobs, bulk, scheduled, unique, a retry, cron,
+    a batch and its callback, limiters and priorities, the admin commands and the dashboard."""
     cron = {"tick": {"cron": "every second", "class": "ACLRecord", "args": ["cron"]}}
     with running_pool(tmp_path, url, require=["acljobs"], processes=1, cron=cron, queues=["default", "low"],
                       average_scheduled_poll_interval=0.5):
@@ -68,13 +70,17 @@ def run_everything(tmp_path: Path, url: str, record: redis.Redis) -> None:
         client.push({"class": "ACLRecord", "args": ["scheduled"], "at": time.time() + 1})
         assert client.push({"class": "ACLUnique", "args": ["unique"], "lock": "until_executed"})
         client.push({"class": "ACLFailOnce", "args": ["retry"]})
+        with pyq.Batch("acl", on_success=("ACLRecord", ["batch-success"]), client=client):
+            client.push({"class": "ACLRecord", "args": ["in-batch"]})
+        acljobs.acl_limited.set(client=client).perform_async("limited")
         wait_until(lambda: cli(url, "retry", "list").stdout.count("ACLFailOnce") == 1, timeout=30)
         assert cli(url, "retry", "retry", "--all").returncode == 0
         assert cli(url, "cron", "run", "tick").returncode == 0
-        expected = {"plain", "bulk1", "bulk2", "scheduled", "unique", "retry", "cron"}
+        expected = {"plain", "bulk1", "bulk2", "scheduled", "unique", "retry", "cron", "in-batch", "batch-success",
+                    "limited"}
         wait_until(lambda: {t.decode() for t in record.smembers(DONE)} >= expected, timeout=30)
         for args in (["stats", "--json"], ["queues"], ["retry", "list"], ["dead", "list"], ["scheduled", "list"],
-                     ["busy"], ["processes"], ["cron", "list"]):
+                     ["busy"], ["processes"], ["cron", "list"], ["batches"], ["limits"]):
             result = cli(url, *args)
             assert result.returncode == 0, f"pyq {' '.join(args)}: {result.stderr}"
         assert json.loads(cli(url, "stats", "--json").stdout)["processed"] >= 7

@@ -256,3 +256,17 @@ def test_resumable_import_survives_a_deploy_and_reports_progress(client: Client,
     assert r.hlen(resumable_import.USERS_KEY) == 4_000
     final = pyq.progress(jid)
     assert final is not None and (final.done, final.total) == (4_000, 4_000)
+
+
+# --- parallel_import (batches) -----------------------------------------------------------------------------
+
+def test_a_parallel_import_reports_once_every_slice_succeeded(client: Client, r: redis.Redis) -> None:
+    from examples import parallel_import
+
+    bid = parallel_import.import_all(42, list(range(1_050)))
+    assert pyq.Batch.status(bid).pending == 11  # 11 slices of at most 100 ids, nothing run yet
+    with running_worker(client.url):
+        report = wait_until(lambda: r.hgetall(parallel_import.REPORT_KEY.format(42)), timeout=30)
+    assert int(report[b"slices"]) == 11 and int(report[b"rows"]) == 1_050
+    status = pyq.Batch.status(bid)
+    assert status.success and status.description == "import 42"

@@ -33,8 +33,12 @@ SAMPLES: dict[str, Any] = {
     "source": "retry", "now_s": NOW, "at_s": NOW + 60, "payloads": ["p"], "raws": [b"r"], "pairs": [("q", b"r")],
     "count": 2, "raw": b"r", "target": "dead", "score": NOW, "job": "j", "dead": DeadLimits(timeout_s=9, max_jobs=8),
     "limit": 3, "enqueued_at": NOW, "stale_after_s": 60.0, "max_crashes": 3, "crash_ttl_s": 86_400, "jid": "J",
-    "pttl": 0, "lock_type": "until_executed", "lock_score": "", "payload": "p", "triples": [("J", 60, b"v")],
+    "pttl": 0, "lock_type": "until_executed", "lock_score": "", "payload": "p", "results": [("J", 60, b"v", "B")],
+    "bid": "B", "jids": ["J"], "expires_at_s": NOW + 60, "guard": True,
+    "callbacks": [("success", "q", "J", "{}")], "batch_members": [("B", "J", "succeeded")],
     "source_key": "ns:queue:q", "kind": "list", "member": "m", "audit_ttl_s": 60, "entry": "e",
+    "name": "n", "descriptor": "{}", "lock_timeout_s": 30.0, "token": "t", "seconds": 60.0, "limiter": "n",
+    "priority": 5,
 }
 
 #: The key each KEYS slot name stands for, given the samples above.
@@ -48,6 +52,10 @@ EXPECTED_KEYS = {
     "queued": "ns:uniquejobs:d:QUEUED", "primed": "ns:uniquejobs:d:PRIMED", "info": "ns:uniquejobs:d:INFO",
     "digests": "ns:uniquejobs:digests", "expiring": "ns:uniquejobs:expiring_digests",
     "source_key": "ns:queue:q", "audit": "ns:pyq:cancelled", "iteration": "ns:it-J", "count": "ns:pyq:stat:cancelled",
+    "batch": "ns:b-B", "index": "ns:batches", "jids": "ns:b-B-jids",
+    "queue_pairs": ("ns:queue:q", "ns:pyq:prio:q"), "prio": "ns:pyq:prio:q", "prio_seq": "ns:pyq:prio-seq",
+    "leases": "ns:pyq:lmtr-c-n", "log": "ns:pyq:lmtr-w-n", "bucket": "ns:pyq:lmtr-b-n", "leaky": "ns:pyq:lmtr-l-n",
+    "limiters": "ns:pyq:limiters", "over_count": "ns:pyq:stat:over_limit", "over": "ns:pyq:limiters:over",
 }
 
 
@@ -96,7 +104,10 @@ def test_wrapper_keywords_are_the_argv_slots_in_header_order(name: str) -> None:
 def test_wrapper_builds_the_keys_the_header_lists_in_order(name: str) -> None:
     call = sample_call(name)
     assert call.script == name
-    expected = [EXPECTED_KEYS[slot] for slot, _ in header(name)["KEYS"]]
+    expected: list[str] = []
+    for slot, _ in header(name)["KEYS"]:  # a slot of pairs stands for two keys a queue
+        key = EXPECTED_KEYS[slot]
+        expected += list(key) if isinstance(key, tuple) else [key]
     assert list(call.keys) == expected
 
 

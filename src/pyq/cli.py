@@ -70,6 +70,10 @@ def run_pool(config: Config) -> int:
     logs.setup(config.log_level, config.log_format)
     try:
         import_jobs(config.require)
+        if config.tracing != "off":  # after the imports: a required module may set the tracer provider
+            from . import tracing
+
+            tracing.start_from_config(config.tracing)
     except ConfigError as exc:
         log.error("%s", exc, exc_info=import_traceback(exc.__cause__))
         return RET_USAGE

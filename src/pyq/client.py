@@ -26,7 +26,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from . import middleware as _middleware
-from . import payload, scripts, unique
+from . import payload, priority, scripts, unique
+from .batch_scope import BID_FIELD, open_batch
 from .config import Config
 from .connection import connect
 from .durable import Durability
@@ -57,7 +58,8 @@ class Client:
 
     def __init__(self, url: str | None = None, *, namespace: str = "", time_style: payload.TimeStyle = "float",
                  connection: Any = None, middleware: Sequence[ClientMiddleware] | None = None,
-                 dead: DeadLimits | None = None, store: Store | None = None, durable_enqueue: int = 0,
+                 dead: DeadLimits | None = None, store: Store | None = None,
+                 batch_expiry_s: float = Config.batch_expiry_s, durable_enqueue: int = 0,
                  durable_enqueue_timeout_s: float = 1.0) -> None:
         self.url = url or default_url()
         self.redis = connection if connection is not None else connect(self.url)
@@ -67,6 +69,8 @@ class Client:
         self.middleware = list(middleware) if middleware is not None else None
         #: How the unique-jobs ``reject`` strategy trims the dead set (None = Config's defaults).
         self.dead = dead or DeadLimits.default()
+        #: How long batches created through this client are kept (``pyq.Batch(expires_in=...)`` overrides it).
+        self.batch_expiry_s = batch_expiry_s
         self._store_with = store
         #: ``durable_enqueue``: replicas that must hold a push before it returns (:mod:`pyq.durable`).
         self.durability = Durability(durable_enqueue, durable_enqueue_timeout_s)
@@ -75,8 +79,13 @@ class Client:
     def for_config(cls, config: Config, *, connection: Any = None) -> Client:
         """A client for a running pool: its Redis, namespace, time style and dead-set limits."""
         return cls(config.redis_url, namespace=config.namespace, time_style=config.time_style,
-                   connection=connection, dead=DeadLimits.of(config), durable_enqueue=config.durable_enqueue,
-                   durable_enqueue_timeout_s=config.durable_enqueue_timeout_s)
+                   connection=connection, dead=DeadLimits.of(config), batch_expiry_s=config.batch_expiry_s,
+                   durable_enqueue=config.durable_enqueue, durable_enqueue_timeout_s=config.durable_enqueue_timeout_s)
+
+    @property
+    def stores_in_redis(self) -> bool:
+        """False for a client made with ``store=`` (:mod:`pyq.testing`'s modes), which keeps nothing in Redis."""
+        return self._store_with is None
 
     def store(self, calls: Sequence[Call]) -> list[Any]:
         """The seam every push ends in: run the script calls in one round trip and return their results.
@@ -96,6 +105,10 @@ class Client:
             self.durability.check(results.pop())
         return results
 
+    def normalized(self, item: dict[str, Any]) -> dict[str, Any]:
+        """The job a push of ``item`` would store (defaults, jid, created_at, the open batch's bid), unpushed."""
+        return self._normalize(item)[0]
+
     def encode(self, jobs: list[dict[str, Any]], at_s: float | None) -> list[str]:
         """The payloads to store: a fresh ``enqueued_at`` when pushed now, none when scheduled."""
         stamp = payload.timestamp(style=self.time_style) if at_s is None else None
@@ -107,8 +120,18 @@ class Client:
         return [payload.dumps(job) for job in jobs]
 
     def enqueue_call(self, queue: str, at_s: float | None, jobs: list[dict[str, Any]]) -> Call:
-        """The ``enqueue.lua`` call that pushes (or schedules) these jobs on one queue."""
-        return scripts.enqueue(self.keys, queue, at_s=at_s, payloads=self.encode(jobs, at_s))
+        """The ``enqueue.lua`` call that pushes (or schedules) these jobs, all of one priority, on one queue."""
+        level = priority.priority_of(jobs[0]) if jobs else 0
+        return self._push_call(queue, at_s, level, self.encode(jobs, at_s), [job["jid"] for job in jobs])
+
+    def _push_call(self, queue: str, at_s: float | None, level: int, payloads: list[str], jids: list[str]) -> Call:
+        """``enqueue.lua``, or inside ``with pyq.Batch(...)`` ``batch_push.lua``, which makes the jobs members
+        of the batch in the step that pushes them."""
+        membership = open_batch.get()
+        if membership is None:
+            return scripts.enqueue(self.keys, queue, at_s=at_s, priority=level, payloads=payloads)
+        return scripts.batch_push(self.keys, membership.bid, queue, at_s=at_s, priority=level, jids=jids,
+                                  payloads=payloads)
 
     # --- raw Sidekiq hashes ------------------------------------------------------
     def push(self, item: dict[str, Any]) -> str | None:
@@ -120,7 +143,7 @@ class Client:
         if job is None:
             return None
         if job.get("lock"):  # sidekiq-unique-jobs: lock and push in one script
-            return unique.push(self, job, at_s)
+            return self._push_unique(job, at_s)
         self.store([self.enqueue_call(job["queue"], at_s, [job])])
         return job["jid"]
 
@@ -167,12 +190,13 @@ class Client:
         middle, tail = rest.split(f'"{marker}"', 1)
         jids = payload.new_jids(len(args_list))
         raws = [f'{head}{payload.dumps(args)}{middle}"{jid}"{tail}' for args, jid in zip(args_list, jids, strict=True)]
-        chunks = [raws[i:i + batch_size] for i in range(0, len(raws), batch_size)]
-        self.store([scripts.enqueue(self.keys, job["queue"], at_s=at_s, payloads=chunk) for chunk in chunks])
+        level = priority.priority_of(job)
+        self.store([self._push_call(job["queue"], at_s, level, raws[i:i + batch_size], jids[i:i + batch_size])
+                    for i in range(0, len(raws), batch_size)])
         return jids
 
     def _push_many(self, items: Iterable[dict[str, Any]], batch_size: int = BULK_CHUNK) -> list[str]:
-        groups: dict[tuple[str, float | None], list[dict[str, Any]]] = {}
+        groups: dict[tuple[str, float | None, int], list[dict[str, Any]]] = {}
         jids: list[str] = []
         for item in items:
             job, at_s = self._normalize(item)
@@ -180,16 +204,31 @@ class Client:
             if job is None:
                 continue
             if job.get("lock"):
-                jid = unique.push(self, job, at_s)
+                jid = self._push_unique(job, at_s)
                 jids.extend([jid] if jid else [])
                 continue
-            groups.setdefault((job["queue"], at_s), []).append(job)
+            groups.setdefault((job["queue"], at_s, priority.priority_of(job)), []).append(job)
             jids.append(job["jid"])
         calls = [self.enqueue_call(queue, at_s, jobs[i:i + batch_size])
-                 for (queue, at_s), jobs in groups.items() for i in range(0, len(jobs), batch_size)]
+                 for (queue, at_s, _), jobs in groups.items() for i in range(0, len(jobs), batch_size)]
         if calls:
             self.store(calls)
         return jids
+
+    def _push_unique(self, job: dict[str, Any], at_s: float | None) -> str | None:
+        """A job with a uniqueness lock; in a batch it is a member before the lock is tried, and is dropped
+        again when the lock was taken and it was not pushed under its jid."""
+        membership = open_batch.get()
+        if membership is None:
+            return unique.push(self, job, at_s)
+        self.store([membership.add([job["jid"]])])
+        pushed = None
+        try:
+            pushed = unique.push(self, job, at_s)
+        finally:
+            if pushed != job["jid"]:
+                self.store([membership.forget([job["jid"]])])
+        return pushed
 
     def _normalize(self, item: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
         """Sidekiq's normalize_item + validate: defaults, jid, created_at; the due time apart."""
@@ -207,7 +246,11 @@ class Client:
             if key not in job and key not in _REQUEST_ONLY:
                 job[key] = list(value) if key == "tags" else value
         job["jid"] = item.get("jid") or payload.new_jid()
+        priority.stamp_activejob(job)
         job.setdefault("created_at", payload.timestamp(style=self.time_style))
+        membership = open_batch.get()
+        if membership is not None:
+            job[BID_FIELD] = membership.bid
         return job, (float(at) if at is not None and at > time.time() else None)
 
     def _run_middleware(self, job: dict[str, Any]) -> dict[str, Any] | None:
@@ -259,6 +302,14 @@ def default_client() -> Client:
         opts = dict(_default_options)
         _default = (os.getpid(), Client(opts.pop("url", None), **opts))
     return _default[1]
+
+
+def default_for_config(config: Config) -> None:
+    """In a worker process: jobs push through a client for the pool's config (its namespace, time style,
+    batch expiry), unless the application called :func:`configure` itself."""
+    global _default
+    if not _default_options:
+        _default = (os.getpid(), Client.for_config(config))
 
 
 @contextmanager

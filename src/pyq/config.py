@@ -53,6 +53,7 @@ class Config:
     max_retries: int = 25
     dead_max_jobs: int = 10_000
     dead_timeout_s: int = 15_552_000  # 180 days
+    batch_expiry_s: int = 2_592_000  # 30 days, as Sidekiq Pro keeps batches
     require: tuple[str, ...] = ()
     cron: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     schedule_file: str | None = None
@@ -60,6 +61,7 @@ class Config:
     metrics_port: int | None = None
     metrics_host: str = "0.0.0.0"
     execution_metrics: bool = True
+    tracing: str = "off"  # OpenTelemetry spans: off, or link / child / none (how a run relates to its push)
     log_level: str = "info"
     log_format: str = "text"
     time_style: payload.TimeStyle = "float"

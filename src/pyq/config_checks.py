@@ -97,6 +97,17 @@ def time_style(value: Any, where: str) -> TimeStyle:
     return "ms" if word == "ms" else "float"
 
 
+def tracing(value: Any, where: str) -> str:
+    """``off`` (false, the default), or how a consumer span relates to its producer: ``link`` (true), ``child``,
+    ``none`` (:data:`pyq.tracing.PROPAGATIONS`)."""
+    word = value.strip().lower() if isinstance(value, str) else value
+    if word in ("link", "child", "none", "off"):
+        return word
+    if isinstance(word, bool) or word in _TRUE or word in _FALSE:
+        return "link" if word is True or word in _TRUE else "off"
+    fail(where, "false, true, link, child or none", value)
+
+
 def optional(inner: Check) -> Check:
     def check(value: Any, where: str) -> Any:
         empty = value is None or (isinstance(value, str) and value.strip().lower() in ("", "null", "none"))

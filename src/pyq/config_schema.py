@@ -22,6 +22,7 @@ SCHEMA: dict[str, checks.Check] = {
     "max_retries": checks.COUNT,
     "dead_max_jobs": checks.COUNT,
     "dead_timeout_s": checks.COUNT,
+    "batch_expiry_s": checks.POSITIVE_INT,
     "require": checks.strings,
     "cron": checks.mapping,
     "schedule_file": checks.optional(checks.text),
@@ -29,6 +30,7 @@ SCHEMA: dict[str, checks.Check] = {
     "metrics_port": checks.optional(checks.integer("a port number (1-65535)", 1, 65535)),
     "metrics_host": checks.text,
     "execution_metrics": checks.boolean,
+    "tracing": checks.tracing,
     "log_level": checks.choice("debug", "info", "warning", "error"),
     "log_format": checks.choice("text", "json"),
     "time_style": checks.time_style,
@@ -47,7 +49,7 @@ SCHEMA: dict[str, checks.Check] = {
 #: The file key of each field whose name differs from it (``metrics.port`` is nested under ``metrics``).
 FILE_KEY = {
     "timeout_s": "timeout", "job_timeout_s": "job_timeout", "timeout_grace_s": "timeout_grace",
-    "dead_timeout_s": "dead_timeout", "time_style": "time_format",
+    "dead_timeout_s": "dead_timeout", "batch_expiry_s": "batch_expiry", "time_style": "time_format",
     "average_scheduled_poll_interval_s": "average_scheduled_poll_interval",
     "poll_interval_average_s": "poll_interval_average", "heartbeat_interval_s": "heartbeat_interval",
     "recovery_timeout_s": "recovery_timeout", "fetch_wait_s": "fetch_wait",

@@ -47,6 +47,11 @@ class JobContext:
     time_limit_s: float | None = None  #: the job's ``timeout``, else the config's ``job_timeout``; None = no limit
     cancel_event: threading.Event = field(repr=False, default_factory=threading.Event)  #: set by pyq.cancel
     timeout_event: threading.Event = field(repr=False, default_factory=threading.Event)  #: set at the limit
+    #: The batch this job belongs to (a ``pyq.batch_scope.JoinedBatch``; None if none):
+    #: ``with pyq.current().batch:`` pushes more jobs into it.
+    batch: Any = field(repr=False, default=None)
+    #: For a batch's callback job, its batch and event (a ``pyq.batch_scope.BatchCallback``); else None.
+    batch_callback: Any = field(repr=False, default=None)
 
     @property
     def jid(self) -> str:

@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis.exceptions import RedisError
 
@@ -40,7 +40,7 @@ from .connection import PinnedConnection
 from .keys import Keys
 from .logs import Outage
 from .pushwatch import PushWatch
-from .scripts import Call
+from .scripts import BatchOutcome, Call
 
 log = logging.getLogger("pyq.fetch")
 
@@ -103,7 +103,7 @@ class Fetcher:
         self.identity = identity
         self.order = order
         self._wake_keys = [keys.wake(name) for name in order.names]
-        self.watch = PushWatch(redis, [keys.queue(name) for name in order.names])
+        self.watch = PushWatch(redis, [key for name in order.names for key in (keys.queue(name), keys.prio(name))])
 
     def retrieve_work(self, count: int) -> list[UnitOfWork]:
         """Up to ``count`` jobs, oldest first, now recorded as in flight."""
@@ -192,6 +192,14 @@ class Fetcher:
         return pushed
 
 
+class Ack(NamedTuple):
+    """One finished job waiting for its ack: its raw payload, its result to store, its batch membership."""
+
+    raw: bytes
+    result: tuple[str, int, bytes] | None
+    batch_member: tuple[str, str, BatchOutcome] | None
+
+
 class Acker:
     """Batches acknowledgements of finished jobs into one ``ack.lua`` call.
 
@@ -199,7 +207,8 @@ class Acker:
     the acker thread flushes a batch shortly after the first job joins it.
     A failed flush keeps the batch and tries again, so a Redis outage delays
     acks (the jobs stay in flight) but loses none. Results of jobs that keep
-    one (``result_ttl``) go in the same pipeline, before the ack.
+    one (``result_ttl``) go in the same pipeline, before the ack; a job of a
+    pyq batch is settled there by the ack script itself.
     """
 
     def __init__(self, redis: Any, keys: Keys, identity: str) -> None:
@@ -207,18 +216,17 @@ class Acker:
         self.scripts_conn = PinnedConnection(redis)  # the acker thread's own connection for ack.lua
         self.keys = keys
         self.identity = identity
-        self._pending: list[bytes] = []
-        self._sending: list[bytes] = []  # the batch whose ack script is on its way
-        self._results: list[tuple[str, int, bytes]] = []  # (jid, ttl_s, blob) to store before the ack
+        self._pending: list[Ack] = []
+        self._sending: list[Ack] = []  # the acks whose script is on its way
         self._lock = threading.Lock()
         self._ready = threading.Event()
 
-    def acknowledge(self, raw: bytes, result: tuple[str, int, bytes] | None = None) -> None:
-        """Queue the ack of ``raw`` and, for a job that keeps one, its (jid, ttl_s, blob) result."""
+    def acknowledge(self, raw: bytes, result: tuple[str, int, bytes] | None = None,
+                    batch_member: tuple[str, str, BatchOutcome] | None = None) -> None:
+        """Queue the ack of ``raw``; with the (jid, ttl_s, blob) result of a job that keeps one, and the
+        (bid, jid, outcome) of a job that belongs to a batch."""
         with self._lock:
-            self._pending.append(raw)
-            if result is not None:
-                self._results.append(result)
+            self._pending.append(Ack(raw, result, batch_member))
             first = len(self._pending) == 1
         if first:
             self._ready.set()
@@ -227,26 +235,32 @@ class Acker:
         """Ack everything pending now; returns how many were acked (0 if Redis failed)."""
         with self._lock:
             batch, self._pending = self._pending, []
-            kept, self._results = self._results, []
             self._sending = batch
             self._ready.clear()
         if not batch:
             return 0
-        calls = [scripts.store_results(self.keys, triples=kept)] if kept else []
-        calls += [scripts.ack(self.keys, self.identity, raws=batch[i:i + ACK_BATCH])
-                  for i in range(0, len(batch), ACK_BATCH)]
         try:
-            self._send(calls)
+            self._send(self._calls(batch))
         except RedisError:
             with self._lock:
                 self._pending[:0] = batch
-                self._results[:0] = kept
                 self._sending = []
                 self._ready.set()
             raise
         with self._lock:
             self._sending = []
         return len(batch)
+
+    def _calls(self, acks: list[Ack]) -> list[Call]:
+        kept = [(*a.result, a.batch_member[0] if a.batch_member else "") for a in acks if a.result]
+        calls = [scripts.store_results(self.keys, results=kept)] if kept else []
+        now_s = time.time()
+        for i in range(0, len(acks), ACK_BATCH):
+            chunk = acks[i:i + ACK_BATCH]
+            members = [a.batch_member for a in chunk if a.batch_member]
+            calls.append(scripts.ack(self.keys, self.identity, now_s, batch_members=members,
+                                     raws=[a.raw for a in chunk]))
+        return calls
 
     def _send(self, calls: list[Call]) -> None:
         if len(calls) == 1:  # the usual case: one EVALSHA costs less than a pipeline around it
@@ -286,4 +300,4 @@ class Acker:
     def pending_raws(self) -> list[bytes]:
         """The finished jobs whose ack has not reached Redis yet, including a batch on its way (a copy)."""
         with self._lock:
-            return [*self._sending, *self._pending]
+            return [a.raw for a in (*self._sending, *self._pending)]

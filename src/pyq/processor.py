@@ -40,7 +40,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from . import context, joblog, middleware, payload, results, scripts
+from . import batch_scope, context, joblog, limiter, middleware, payload, results, scripts
 from .context import Failure, JobContext
 from .error_fields import caused_by_shutdown
 from .errors import ArgumentError, InvalidPayload, JobTimeout, Requeued, Shutdown
@@ -120,7 +120,9 @@ class Processor:
             return self._cannot_start(unit, job, exc, definition)
         return JobContext(job, unit.raw, unit.queue, definition, args, kwargs, self.redis, self.keys, unit, instance,
                           self.stop_event, dead=self.settler.settings.dead,
-                          time_limit_s=_time_limit_s(job, self.settler.settings.job_timeout_s))
+                          time_limit_s=_time_limit_s(job, self.settler.settings.job_timeout_s),
+                          batch=batch_scope.joined(job, self.redis, self.keys),
+                          batch_callback=batch_scope.callback_of(job, self.redis, self.keys))
 
     def _cannot_start(self, unit: UnitOfWork, job: dict[str, Any], exc: BaseException,
                       definition: JobDefinition | None = None, *, kill: bool = False, reason: str = "error") -> None:
@@ -220,8 +222,9 @@ class Processor:
         return True
 
     def _settle_cancelled(self, ctx: JobContext, *, ran: bool) -> None:
-        """Neither retried nor dead: it leaves the in-flight list like a finished job (pyq.cancel kept the audit)."""
-        self.acker.acknowledge(ctx.raw)
+        """Neither retried nor dead: it leaves the in-flight list like a finished job (pyq.cancel kept the audit);
+        in a batch it counts as failed, since it will never succeed."""
+        self.acker.acknowledge(ctx.raw, batch_member=batch_scope.member(ctx.job, "failed"))
         joblog.cancelled(ctx, ran)
 
     def _chain(self, ctx: JobContext) -> list[ServerMiddleware]:
@@ -230,6 +233,7 @@ class Processor:
             from . import unique
 
             chain.append(unique.server_middleware)
+        chain += limiter.middleware_for(ctx.definition)
         before, after, around = (ctx.definition.hook(name, ctx.instance)
                                  for name in ("before_perform", "after_perform", "around_perform"))
         chain += middleware.job_callbacks(before, after, around, ctx.definition.is_async)
@@ -238,7 +242,7 @@ class Processor:
     def _succeeded(self, ctx: JobContext, started: float, returned: list[Any]) -> None:
         ttl = results.ttl_s(ctx.job, ctx.definition)
         kept = (ctx.jid, ttl, results.encoded_value(ctx.job, returned[0] if returned else None)) if ttl else None
-        self.acker.acknowledge(ctx.raw, kept)
+        self.acker.acknowledge(ctx.raw, kept, batch_scope.member(ctx.job, "succeeded"))
         joblog.done(ctx, started)
 
     def _settle_error(self, ctx: JobContext, exc: BaseException, started: float) -> None:
@@ -259,7 +263,7 @@ class Processor:
 
     def _requeue(self, ctx: JobContext, exc: Requeued) -> None:
         try:
-            pushed = self.settler.requeue(ctx.unit, as_fetched(ctx))
+            pushed = self.settler.requeue(ctx.unit, as_fetched(ctx), exc)
         except Exception:
             log.exception("cannot requeue jid=%s; it stays in flight until recovered", ctx.job.get("jid"))
             return

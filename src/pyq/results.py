@@ -92,7 +92,7 @@ def encoded_value(job: dict[str, Any], value: Any) -> bytes:
 def store_error(redis: Any, keys: Keys, job: dict[str, Any], exc: BaseException, ttl: int) -> None:
     """Store the error that ended a job for good (dead or discarded), with the script the acker stores values with."""
     blob = encode_error(job.get("error_class") or type(exc).__name__, job.get("error_message") or str(exc))
-    call = scripts.store_results(keys, triples=[(job["jid"], ttl, blob)])
+    call = scripts.store_results(keys, results=[(job["jid"], ttl, blob, str(job.get("bid") or ""))])
     with contextlib.suppress(RedisError):  # each failure is logged; the job itself is settled already
         call.run_retried(redis, attempts=3, what=f"store the result of jid={job['jid']}")
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import re
 import time
@@ -222,38 +223,48 @@ def _at(at_s: float | None) -> str:
 # --- one wrapper per script: positional = what the KEYS are built from, keywords = ARGV in header order ---
 
 
-def enqueue(keys: Keys, queue_name: str, /, *, at_s: float | None, wake_cap: int = WAKE_CAP,
+def enqueue(keys: Keys, queue_name: str, /, *, at_s: float | None, wake_cap: int = WAKE_CAP, priority: int = 0,
             payloads: Sequence[str]) -> Call:
-    """Push encoded jobs to one queue now (``at_s`` None) or schedule them."""
-    return Call("enqueue", (keys.queues, keys.queue(queue_name), keys.schedule, keys.wake(queue_name)),
-                (queue_name, _at(at_s), wake_cap, *payloads))
+    """Push encoded jobs of one ``priority`` to one queue now (``at_s`` None) or schedule them."""
+    return Call("enqueue", (keys.queues, keys.queue(queue_name), keys.schedule, keys.wake(queue_name),
+                            keys.prio(queue_name), keys.prio_seq),
+                (queue_name, _at(at_s), wake_cap, priority, *payloads))
 
 
 def fetch(keys: Keys, identity: str, queues: Sequence[str], /, *, count: int) -> Call:
     """Move up to ``count`` jobs from ``queues`` (in this order) into ``identity``'s in-flight list."""
-    return Call("fetch", (keys.inflight(identity), keys.inflight_owners, *map(keys.queue, queues)),
-                (identity, count))
+    pairs = (key for name in queues for key in (keys.queue(name), keys.prio(name)))
+    return Call("fetch", (keys.inflight(identity), keys.inflight_owners, *pairs), (identity, count))
+
+
+#: How a batch member ended, as ``includes/batch.lua`` records it.
+BatchOutcome = Literal["succeeded", "failed", "died"]
 
 
 def ack(keys: Keys, identity: str, now_s: float | None = None, /, *, day_ttl_s: int = STAT_DAY_TTL_S,
+        wake_cap: int = WAKE_CAP, batch_members: Sequence[tuple[str, str, BatchOutcome]] = (),
         raws: Sequence[bytes]) -> Call:
-    """Drop finished jobs from the in-flight list and count them processed (on ``now_s``'s day)."""
-    day = utc_day(now_s)
-    return Call("ack", (keys.inflight(identity), keys.stat("processed"), keys.stat("processed", day)),
-                (day_ttl_s, *raws))
+    """Drop finished jobs from the in-flight list, count them processed (on ``now_s``'s day), and settle
+    the (bid, jid, outcome) of those that belong to a batch."""
+    now_s = time.time() if now_s is None else now_s
+    members = json.dumps([list(m) for m in batch_members]) if batch_members else ""
+    return Call("ack", (keys.inflight(identity), keys.stat("processed"), keys.stat("processed", utc_day(now_s))),
+                (day_ttl_s, keys.prefix, repr(float(now_s)), wake_cap, members, *raws))
 
 
-def store_results(keys: Keys, /, *, triples: Iterable[tuple[str, int, bytes]]) -> Call:
-    """Store (jid, ttl_s, msgpack blob) results of finished jobs, each under ``pyq:result:JID``."""
-    return Call("store_results", (), (keys.prefix, *(x for triple in triples for x in triple)))
+def store_results(keys: Keys, /, *, results: Iterable[tuple[str, int, bytes, str]]) -> Call:
+    """Store (jid, ttl_s, msgpack blob, bid or "") results of finished jobs, each under ``pyq:result:JID``."""
+    return Call("store_results", (), (keys.prefix, *(x for result in results for x in result)))
 
 
 def fail(keys: Keys, identity: str, /, *, raw: bytes, target: str, score: float, job: str, now_s: float,
-         dead: DeadLimits, day_ttl_s: int = STAT_DAY_TTL_S) -> Call:
-    """A failed job leaves the in-flight list for the retry set, the dead set (trimmed) or nowhere."""
+         dead: DeadLimits, day_ttl_s: int = STAT_DAY_TTL_S, wake_cap: int = WAKE_CAP, bid: str = "",
+         jid: str = "") -> Call:
+    """A failed job leaves the in-flight list for the retry set, the dead set (trimmed) or nowhere; a job of
+    batch ``bid`` is settled there as failed (or died)."""
     return Call("fail", (keys.inflight(identity), keys.retry, keys.dead, *_stats(keys, utc_day(now_s))),
                 (raw, target, repr(float(score)), job, repr(float(now_s)), dead.timeout_s, dead.max_jobs,
-                 day_ttl_s))
+                 day_ttl_s, keys.prefix, wake_cap, bid, jid))
 
 
 def promote(keys: Keys, zset: Literal["retry", "schedule"], /, *, now_s: float, limit: int,
@@ -284,18 +295,56 @@ def requeue(keys: Keys, identity: str, /, *, wake_cap: int = WAKE_CAP,
 def reenqueue(keys: Keys, identity: str, queue_name: str, /, *, raw: bytes, payload: str,
               wake_cap: int = WAKE_CAP) -> Call:
     """A running job leaves ``identity``'s in-flight list for the back of its queue (as ``payload``)."""
-    return Call("reenqueue", (keys.inflight(identity), keys.queues, keys.queue(queue_name), keys.wake(queue_name)),
+    return Call("reenqueue", (keys.inflight(identity), keys.queues, keys.queue(queue_name), keys.wake(queue_name),
+                              keys.prio(queue_name), keys.prio_seq),
                 (queue_name, raw, payload, wake_cap))
 
 
+def reschedule(keys: Keys, identity: str, /, *, raw: bytes, payload: str, at_s: float, limiter: str) -> Call:
+    """A running job over ``limiter``'s limit leaves ``identity``'s in-flight list for the schedule set."""
+    return Call("reschedule", (keys.inflight(identity), keys.schedule, keys.over_limit_count, keys.limiter_over),
+                (raw, payload, repr(float(at_s)), limiter))
+
+
+def limit_concurrent(keys: Keys, name: str, /, *, descriptor: str, limit: int, now_s: float, lock_timeout_s: float,
+                     token: str) -> Call:
+    """Take one lease of concurrent limiter ``name`` (lapsing after ``lock_timeout_s``): {1, 0} or {0, wait_ms}."""
+    return Call("limit_concurrent", (keys.limiter("c", name), keys.limiters),
+                (name, descriptor, limit, repr(float(now_s)), repr(float(lock_timeout_s)), token))
+
+
+def limit_release(keys: Keys, name: str, /, *, token: str) -> Call:
+    """Give back the lease ``token`` of concurrent limiter ``name``."""
+    return Call("limit_release", (keys.limiter("c", name),), (token,))
+
+
+def limit_window(keys: Keys, name: str, /, *, descriptor: str, count: int, seconds: float, now_s: float,
+                 token: str) -> Call:
+    """Count one operation against sliding-window limiter ``name``: {1, 0} or {0, wait_ms}."""
+    return Call("limit_window", (keys.limiter("w", name), keys.limiters),
+                (name, descriptor, count, repr(float(seconds)), repr(float(now_s)), token))
+
+
+def limit_bucket(keys: Keys, name: str, /, *, descriptor: str, count: int, seconds: float, now_s: float) -> Call:
+    """Count one operation against bucket limiter ``name``: {1, 0} or {0, wait_ms}."""
+    return Call("limit_bucket", (keys.limiter("b", name), keys.limiters),
+                (name, descriptor, count, repr(float(seconds)), repr(float(now_s))))
+
+
+def limit_leaky(keys: Keys, name: str, /, *, descriptor: str, count: int, seconds: float, now_s: float) -> Call:
+    """Pour one operation into leaky-bucket limiter ``name``: {1, 0} or {0, wait_ms}."""
+    return Call("limit_leaky", (keys.limiter("l", name), keys.limiters),
+                (name, descriptor, count, repr(float(seconds)), repr(float(now_s))))
+
+
 def lock_push(keys: Keys, digest: str, queue_name: str, /, *, jid: str, pttl: int, lock_type: str,
-              lock_score: str, now_s: float, at_s: float | None, wake_cap: int = WAKE_CAP,
+              lock_score: str, now_s: float, at_s: float | None, wake_cap: int = WAKE_CAP, priority: int = 0,
               payload: str | None = None) -> Call:
     """Take ``digest``'s uniqueness lock for ``jid`` and, when taken, push ``payload`` (None: lock only)."""
     script_keys = (keys.unique(digest), keys.unique(digest, "LOCKED"), keys.unique_digests,
                    keys.unique_expiring_digests, keys.queues, keys.queue(queue_name), keys.schedule,
-                   keys.wake(queue_name))
-    args = (jid, pttl, lock_type, lock_score, repr(float(now_s)), queue_name, _at(at_s), wake_cap)
+                   keys.wake(queue_name), keys.prio(queue_name), keys.prio_seq)
+    args = (jid, pttl, lock_type, lock_score, repr(float(now_s)), queue_name, _at(at_s), wake_cap, priority)
     return Call("lock_push", script_keys, args if payload is None else (*args, payload))
 
 
@@ -317,7 +366,46 @@ ITERATION_TTL_S = 30 * 24 * 3600
 
 
 def cancel(keys: Keys, jid: str, source_key: str, /, *, kind: Literal["list", "zset", "running"], member: str | bytes,
-           now_s: float, audit_ttl_s: int, iteration_ttl_s: int = ITERATION_TTL_S, entry: str) -> Call:
-    """Remove ``member`` from ``source`` (a full key), or flag the running job; audit and count it."""
+           now_s: float, audit_ttl_s: int, iteration_ttl_s: int = ITERATION_TTL_S, entry: str,
+           wake_cap: int = WAKE_CAP) -> Call:
+    """Remove ``member`` from ``source`` (a full key), or flag the running job; audit and count it (and settle
+    a batch job taken out as failed)."""
     return Call("cancel", (source_key, keys.cancelled, keys.iteration(jid), keys.cancelled_count),
-                (kind, member, repr(float(now_s)), audit_ttl_s, iteration_ttl_s, entry, keys.prefix, jid))
+                (kind, member, repr(float(now_s)), audit_ttl_s, iteration_ttl_s, entry, keys.prefix, jid, wake_cap))
+
+
+# --- batches (pyq.batches): b-BID, b-BID-jids, b-BID-failed, b-BID-died, b-BID-results, batches ---
+
+
+def batch_open(keys: Keys, bid: str, /, *, now_s: float, expires_at_s: float, guard: bool, description: str = "",
+               parent: str = "", time_style: str = "", callbacks: Iterable[tuple[str, str, str, str]] = ()) -> Call:
+    """Create batch ``bid`` (given a ``time_style``) or open it again; ``guard`` holds it open until closed.
+
+    ``callbacks`` are (event, queue, jid, payload without enqueued_at).
+    """
+    return Call("batch_open", (keys.batch(bid), keys.batches),
+                (keys.prefix, bid, repr(float(now_s)), repr(float(expires_at_s)), int(guard), description, parent,
+                 time_style, *(x for callback in callbacks for x in callback)))
+
+
+def batch_push(keys: Keys, bid: str, queue_name: str, /, *, at_s: float | None, wake_cap: int = WAKE_CAP,
+               priority: int = 0, jids: Sequence[str], payloads: Sequence[str]) -> Call:
+    """:func:`enqueue` for jobs of batch ``bid``: each becomes a member as it is pushed, in the same step."""
+    return Call("batch_push", (keys.queues, keys.queue(queue_name), keys.schedule, keys.wake(queue_name),
+                               keys.prio(queue_name), keys.prio_seq, keys.batch(bid), keys.batch_jids(bid)),
+                (queue_name, _at(at_s), wake_cap, priority, json.dumps(list(jids)), *payloads))
+
+
+def batch_add(keys: Keys, bid: str, /, *, jids: Sequence[str]) -> Call:
+    """Make ``jids`` members of batch ``bid`` before they are pushed."""
+    return Call("batch_add", (keys.batch(bid), keys.batch_jids(bid)), tuple(jids))
+
+
+def batch_forget(keys: Keys, bid: str, /, *, jids: Sequence[str]) -> Call:
+    """Drop members that were added but never pushed."""
+    return Call("batch_forget", (keys.batch(bid), keys.batch_jids(bid)), tuple(jids))
+
+
+def batch_close(keys: Keys, bid: str, /, *, now_s: float, wake_cap: int = WAKE_CAP) -> Call:
+    """Release one hold on batch ``bid`` and fire the callbacks now due."""
+    return Call("batch_close", (keys.batch(bid),), (keys.prefix, bid, repr(float(now_s)), wake_cap))

@@ -26,6 +26,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 
+from . import tracing
 from .config import Config
 from .connection import connect
 from .errors import RET_STOPPED
@@ -216,4 +217,6 @@ def _child_main(config: Config, identity: str, parent: int, old_mask: set[signal
     signal.signal(signal.SIGTSTP, lambda *_: worker.make_quiet())
     signal.signal(signal.SIGTTIN, lambda *_: worker.on_signal("TTIN"))
     signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-    return worker.run(parent_pid=parent)
+    status = worker.run(parent_pid=parent)
+    tracing.flush()  # the child leaves through os._exit, which skips the tracer provider's own exit flush
+    return status

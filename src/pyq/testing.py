@@ -17,8 +17,8 @@ Pushes go through the same validation and client middleware as a real push,
 and arguments make a JSON round trip before a job runs, so a test sees what a
 worker would. Server middleware and the retry policy do not run: an
 exception raised by a job propagates to the caller of ``drain`` (or of
-``perform_async`` in inline mode). Pytest users get the ``pyq_jobs`` (fake)
-and ``pyq_inline`` fixtures with ``pytest_plugins = ["pyq.testing"]``.
+``perform_async`` in inline mode). Limiters (:mod:`pyq.limiter`) always have
+room. Pytest users get the ``pyq_jobs`` (fake) and ``pyq_inline`` fixtures with ``pytest_plugins = ["pyq.testing"]``.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ class Recorder:
 
     def _take(self, call: Call) -> Any:
         argv = scripts.named_args(call)
-        if call.script == "enqueue":
+        if call.script in ("enqueue", "batch_push"):
             for raw in argv["payloads"]:
                 self._record(raw, argv["at_s"])
             return len(argv["payloads"])
@@ -137,6 +137,8 @@ class Recorder:
             if argv.get("payload"):
                 self._record(argv["payload"], argv["at_s"])
             return [1, argv["jid"]]
+        if call.script.startswith("batch_"):  # a batch's own bookkeeping: fake mode runs no callbacks
+            return 1 if call.script == "batch_open" else 0
         if call.script == "kill":  # the unique reject strategy: nothing to record
             return 1
         raise RuntimeError(f"pyq.testing cannot fake lua/{call.script}.lua")

@@ -28,7 +28,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from . import connection, joblog, metrics, services, threads
+from . import client, connection, joblog, metrics, services, threads
 from .cancel import CancelListener
 from .config import Config
 from .connection import connect
@@ -59,6 +59,7 @@ class Worker:
         self.inflight = InFlight.for_pool(config.concurrency, config.prefetch)
         self.redis = redis or connect(config.redis_url)
         self.keys = Keys(config.namespace)
+        client.default_for_config(config)
         queues = [(q.name, q.weight) for q in config.queues]
         self.fetcher = Fetcher(self.redis, self.keys, identity, QueueOrder(queues))
         self.acker = Acker(self.redis, self.keys, identity)
