@@ -31,6 +31,7 @@ class RedisServer:
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="pyq-redis-")
         self.extra = extra
+        self.ping_options: dict[str, object] = {}  # how to reach it to see it is up (TLS servers: ssl=True, ...)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -51,7 +52,7 @@ class RedisServer:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                redis.Redis(port=self.port, socket_timeout=1).ping()
+                redis.Redis(port=self.port, socket_timeout=1, **self.ping_options).ping()
                 return self
             except redis.ConnectionError:
                 time.sleep(0.02)

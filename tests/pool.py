@@ -42,6 +42,16 @@ def running_pool(tmp_path: Path, redis_url: str, *args: str, **settings: Any) ->
             kill_group(proc)
 
 
+def doc_config(name: str) -> dict[str, Any]:
+    """The YAML example headed ``# config/NAME.yml`` in docs/operations.md (tests run those examples)."""
+    import re
+
+    text = (TESTS_DIR.parent / "docs/operations.md").read_text()
+    match = re.search(rf"```yaml\n *# config/{name}\.yml[^\n]*\n(.*?)```", text, re.S)
+    assert match, f"docs/operations.md has no config/{name}.yml example"
+    return yaml.safe_load(match.group(1))
+
+
 def kill_group(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     """SIGKILL a process group and wait until every member is gone.
 

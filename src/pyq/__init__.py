@@ -10,7 +10,7 @@ from .cancel import cancel, cancelled_jobs
 from .client import Client, configure
 from .client import default_client as _default_client
 from .context import JobContext, current
-from .errors import ConfigError, InvalidPayload, JobCancelled, JobTimeout, PyqError, UnknownJob
+from .errors import ConfigError, InvalidPayload, JobCancelled, JobTimeout, NotDurable, PyqError, UnknownJob
 from .iteration import IterableJob
 from .job import Job, job
 from .job import add_option_check as _add_option_check
@@ -41,6 +41,6 @@ def result(jid: str, timeout: float | None = None, *, client: Client | None = No
 
 
 __all__ = ["Batch", "BatchStatus", "Client", "ConfigError", "InvalidPayload", "IterableJob", "Job", "JobCancelled",
-           "JobContext", "JobFailed", "JobHandle", "JobTimeout", "NoSuchBatch", "Progress", "PyqError", "UnknownJob",
-           "__version__", "add_client_middleware", "add_server_middleware", "cancel", "cancelled_jobs", "configure",
-           "current", "job", "limiter", "on_death", "progress", "result"]
+           "JobContext", "JobFailed", "JobHandle", "JobTimeout", "NoSuchBatch", "NotDurable", "Progress", "PyqError",
+           "UnknownJob", "__version__", "add_client_middleware", "add_server_middleware", "cancel", "cancelled_jobs",
+           "configure", "current", "job", "limiter", "on_death", "progress", "result"]

@@ -17,7 +17,7 @@ import redis
 
 from . import __version__, admin, logs
 from .config import Config, load, parse_queue
-from .connection import PERMANENT_ERRORS, connect, probe, redact
+from .connection import PERMANENT_ERRORS, connect, probe, redact, tls_refusal
 from .errors import RET_USAGE, CannotStart, ConfigError
 from .logs import Outage
 
@@ -139,7 +139,8 @@ def import_traceback(exc: BaseException | None) -> BaseException | None:
 
 
 def wait_for_redis(config: Config, retry_every_s: float = 2.0) -> None:
-    """Block until Redis answers; an outage is logged once, a refusal no retry can heal raises CannotStart."""
+    """Block until Redis answers; an outage is logged once, a refusal no retry can heal (credentials, an
+    ACL, a certificate) raises CannotStart."""
     conn = connect(config.redis_url)
     outage = Outage(log, f"start ({config.redacted_url()})")
     try:
@@ -151,6 +152,8 @@ def wait_for_redis(config: Config, retry_every_s: float = 2.0) -> None:
             except PERMANENT_ERRORS as exc:
                 raise CannotStart(f"Redis at {config.redacted_url()} refused pyq: {redact(str(exc))}") from exc
             except (redis.RedisError, OSError) as exc:
+                if (refusal := tls_refusal(exc)) is not None:
+                    raise CannotStart(f"TLS to Redis at {config.redacted_url()} failed: {refusal}") from exc
                 outage.failed(exc, retry_every_s)
                 time.sleep(retry_every_s)
     finally:

@@ -30,6 +30,7 @@ from . import payload, priority, scripts, unique
 from .batch_scope import BID_FIELD, open_batch
 from .config import Config
 from .connection import connect
+from .durable import Durability
 from .keys import QUEUE_NAME_RULE, Keys, is_queue_name
 from .scripts import WAKE_CAP, Call, DeadLimits
 
@@ -58,7 +59,8 @@ class Client:
     def __init__(self, url: str | None = None, *, namespace: str = "", time_style: payload.TimeStyle = "float",
                  connection: Any = None, middleware: Sequence[ClientMiddleware] | None = None,
                  dead: DeadLimits | None = None, store: Store | None = None,
-                 batch_expiry_s: float = Config.batch_expiry_s) -> None:
+                 batch_expiry_s: float = Config.batch_expiry_s, durable_enqueue: int = 0,
+                 durable_enqueue_timeout_s: float = 1.0) -> None:
         self.url = url or default_url()
         self.redis = connection if connection is not None else connect(self.url)
         self.keys = Keys(namespace)
@@ -70,12 +72,15 @@ class Client:
         #: How long batches created through this client are kept (``pyq.Batch(expires_in=...)`` overrides it).
         self.batch_expiry_s = batch_expiry_s
         self._store_with = store
+        #: ``durable_enqueue``: replicas that must hold a push before it returns (:mod:`pyq.durable`).
+        self.durability = Durability(durable_enqueue, durable_enqueue_timeout_s)
 
     @classmethod
     def for_config(cls, config: Config, *, connection: Any = None) -> Client:
         """A client for a running pool: its Redis, namespace, time style and dead-set limits."""
         return cls(config.redis_url, namespace=config.namespace, time_style=config.time_style,
-                   connection=connection, dead=DeadLimits.of(config), batch_expiry_s=config.batch_expiry_s)
+                   connection=connection, dead=DeadLimits.of(config), batch_expiry_s=config.batch_expiry_s,
+                   durable_enqueue=config.durable_enqueue, durable_enqueue_timeout_s=config.durable_enqueue_timeout_s)
 
     @property
     def stores_in_redis(self) -> bool:
@@ -86,14 +91,18 @@ class Client:
         """The seam every push ends in: run the script calls in one round trip and return their results.
 
         A Redis error (e.g. WRONGTYPE) is raised, not dropped. A client made with ``store=`` hands the
-        calls to it instead (``pyq.testing`` records the jobs they carry).
+        calls to it instead (``pyq.testing`` records the jobs they carry). With ``durable_enqueue`` the
+        round trip ends in ``WAIT``, and too few replicas raise :class:`pyq.errors.NotDurable`.
         """
         if self._store_with is not None:
             return self._store_with(calls)
-        results = scripts.run_many(self.redis, calls)
-        for result in results:
+        wait = self.durability.command() if self.durability.on else ()
+        results = scripts.run_many(self.redis, calls, then=wait)
+        for result in results[:len(calls)]:
             if isinstance(result, Exception):
                 raise result
+        if wait:
+            self.durability.check(results.pop())
         return results
 
     def normalized(self, item: dict[str, Any]) -> dict[str, Any]:

@@ -73,6 +73,9 @@ class Config:
     prefetch: int | None = None  # most jobs fetched to wait for a slot (only those due within 5 ms); None = concurrency
     tag: str = ""
     labels: tuple[str, ...] = ()
+    hostname: str = ""  # the host part of worker identities; "" = this machine's name (or DYNO)
+    durable_enqueue: int = 0  # replicas that must hold a push before it returns (WAIT); 0 = off
+    durable_enqueue_timeout_s: float = 1.0  # longest WAIT for them
     environment: str = DEFAULT_ENVIRONMENT
     source: str | None = None  # the file the settings came from, for messages
 

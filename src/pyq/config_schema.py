@@ -41,6 +41,9 @@ SCHEMA: dict[str, checks.Check] = {
     "fetch_wait_s": checks.SECONDS,
     "prefetch": checks.optional(checks.COUNT),
     "tag": checks.text,
+    "hostname": checks.text,
+    "durable_enqueue": checks.integer("a number of replicas, 0 (off) or more", 0),
+    "durable_enqueue_timeout_s": checks.SECONDS,
     "labels": checks.strings,
 }
 #: The file key of each field whose name differs from it (``metrics.port`` is nested under ``metrics``).
@@ -50,6 +53,7 @@ FILE_KEY = {
     "average_scheduled_poll_interval_s": "average_scheduled_poll_interval",
     "poll_interval_average_s": "poll_interval_average", "heartbeat_interval_s": "heartbeat_interval",
     "recovery_timeout_s": "recovery_timeout", "fetch_wait_s": "fetch_wait",
+    "durable_enqueue_timeout_s": "durable_enqueue_timeout",
     "metrics_port": "metrics.port", "metrics_host": "metrics.host",
 }
 #: Fields a file cannot set at its top level (they sit under ``metrics:``) and fields without a variable.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import threading
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -57,6 +58,18 @@ def redact(url: str) -> str:
 #: Replies no retry can heal: a wrong or missing password (WRONGPASS, NOAUTH) or an ACL denial (NOPERM).
 PERMANENT_ERRORS = (redis.AuthenticationError, redis.exceptions.NoPermissionError)
 
+
+
+def tls_refusal(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS certificate error behind ``exc``, if that is what it is: the server's certificate does not
+    verify against the CA, or the server wants a client certificate. No retry heals either."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ssl.SSLCertVerificationError) or (
+            isinstance(cause, ssl.SSLError) and "CERTIFICATE" in str(getattr(cause, "reason", "") or "")):
+        return cause
+    return None
+
+
 #: Run once at start: pyq needs PING, SCRIPT LOAD and EVALSHA; an ACL that refuses them stops the pool.
 _PROBE_LUA = "return 1"
 
@@ -78,11 +91,18 @@ def connect(url: str, **options: Any) -> redis.Redis:
 
 
 def _sentinel(url: str, options: dict[str, Any]) -> redis.Redis:
+    """The master of a Sentinel service; redis-py asks the Sentinels again after every connection error.
+
+    The URL's user and password authenticate to the master and to the Sentinels alike (a Sentinel
+    without ``requirepass`` accepts them too); socket timeouts apply to both, so a hung Sentinel is skipped.
+    """
     from redis.sentinel import Sentinel
 
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]
-    password = unquote(parts.password) if parts.password else None
+    auth = {"username": unquote(parts.username) if parts.username else None,
+            "password": unquote(parts.password) if parts.password else None}
+    auth = {k: v for k, v in auth.items() if v}
     path = [p for p in parts.path.split("/") if p]
     if not path:
         raise ValueError(f"Sentinel URL needs a service name: {redact(url)}")
@@ -91,9 +111,9 @@ def _sentinel(url: str, options: dict[str, Any]) -> redis.Redis:
         host, _, port = hostport.partition(":")
         hosts.append((host, int(port or 26379)))
     db = int(path[1]) if len(path) > 1 else 0
-    sentinel = Sentinel(hosts, sentinel_kwargs={"password": password} if password else None,
-                        socket_timeout=options.get("socket_timeout"))
-    return sentinel.master_for(path[0], password=password, db=db, **options)
+    timeouts = {k: v for k, v in options.items() if k.startswith("socket_")}
+    sentinel = Sentinel(hosts, sentinel_kwargs={**timeouts, **auth})
+    return sentinel.master_for(path[0], db=db, **auth, **options)
 
 
 class PinnedConnection:
@@ -123,11 +143,31 @@ class PinnedConnection:
             conn.send_command("EVALSHA", sha, numkeys, *keys_and_args)
             return conn.read_response()
         except (redis.ConnectionError, redis.TimeoutError):
-            conn.disconnect()
+            self._drop(conn)
             return self.client.evalsha(sha, numkeys, *keys_and_args)
 
     def script_load(self, text: str) -> Any:
-        return self.client.script_load(text)
+        """Load on the connection that got NOSCRIPT, not on a pooled one that may reach another server."""
+        conn = self._connection()
+        if conn is None:
+            return self.client.script_load(text)
+        try:
+            conn.send_command("SCRIPT", "LOAD", text)
+            return conn.read_response()
+        except (redis.ConnectionError, redis.TimeoutError):
+            self._drop(conn)
+            return self.client.script_load(text)
+
+    def _drop(self, conn: Any) -> None:
+        """Give a failed connection back; the next call takes one from the pool, which connects afresh.
+
+        Sending on a disconnected redis-py connection reconnects to the address it had, and under
+        Sentinel that is the old master: once that server is back as a replica, every call on it would
+        fail. The pool's connect step asks the Sentinels where the master is now.
+        """
+        conn.disconnect()
+        self.client.connection_pool.release(conn)
+        self._owner = self._conn = None
 
     def _connection(self) -> Any:
         """This thread's connection, taken from the pool on first use; None off the owning thread."""

@@ -32,6 +32,18 @@ class CannotStart(PyqError):
     """A startup problem no retry can heal (bad credentials, an ACL denial, a taken port): one line, exit 2."""
 
 
+class NotDurable(PyqError):
+    """A push the primary stored but fewer replicas acknowledged than ``durable_enqueue`` asks for.
+
+    The job is in Redis and may run; a failover before the replicas catch up could lose it.
+    """
+
+    def __init__(self, acked: int, wanted: int, timeout_s: float) -> None:
+        super().__init__(f"push not durable: {acked} of {wanted} replica(s) acknowledged it within {timeout_s:g}s; "
+                         "the job is on the primary but a failover could lose it")
+        self.acked, self.wanted = acked, wanted
+
+
 class ArgumentError(PyqError, TypeError):
     """The payload's arguments do not fit the job's signature (stored as Ruby's ArgumentError)."""
 

@@ -120,23 +120,32 @@ class Scripts:
             client.script_load(text)
             return client.evalsha(sha, len(keys), *keys, *args)
 
-    def run_many(self, calls: Sequence[Call], client: Any = None) -> list[Any]:
-        """Several calls in one pipeline; results in order, errors returned as exceptions."""
+    def run_many(self, calls: Sequence[Call], client: Any = None, then: Sequence[Any] = ()) -> list[Any]:
+        """Several calls in one pipeline; results in order, errors returned as exceptions.
+
+        ``then`` is one command sent after the calls on the same connection (``WAIT`` for a durable
+        push); its reply comes last.
+        """
         client = client or self.client
-        results = self._pipeline(client, calls)
-        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        results = self._pipeline(client, calls, then)
+        missing = [i for i, r in enumerate(results[:len(calls)]) if isinstance(r, NoScriptError)]
         if missing:
             for name in {calls[i][0] for i in missing}:
                 client.script_load(_compiled(name)[0])
-            for i, result in zip(missing, self._pipeline(client, [calls[i] for i in missing]), strict=True):
+            again = self._pipeline(client, [calls[i] for i in missing], then)
+            for i, result in zip(missing, again, strict=False):
                 results[i] = result
+            if then:  # the command must follow the calls that were run again
+                results[-1] = again[-1]
         return results
 
     @staticmethod
-    def _pipeline(client: Any, calls: Sequence[Call]) -> list[Any]:
+    def _pipeline(client: Any, calls: Sequence[Call], then: Sequence[Any] = ()) -> list[Any]:
         pipe = client.pipeline(transaction=False)
         for name, keys, args in calls:
             pipe.evalsha(_compiled(name)[1], len(keys), *keys, *args)
+        if then:
+            pipe.execute_command(*then)
         return pipe.execute(raise_on_error=False)
 
 
@@ -165,9 +174,9 @@ class Call(NamedTuple):
         raise ValueError(f"attempts must be >= 1, got {attempts}")
 
 
-def run_many(client: Any, calls: Sequence[Call]) -> list[Any]:
-    """Several calls in one pipeline; results in order, errors returned as exceptions."""
-    return Scripts(client).run_many(calls) if calls else []
+def run_many(client: Any, calls: Sequence[Call], then: Sequence[Any] = ()) -> list[Any]:
+    """Several calls in one pipeline; results in order, errors returned as exceptions (``then``: see Scripts)."""
+    return Scripts(client).run_many(calls, then=then) if calls else []
 
 
 def named_args(call: Call) -> dict[str, Any]:

@@ -118,7 +118,7 @@ class Supervisor:
 
     # --- children -----------------------------------------------------------------------
     def _fork(self, slot: Slot) -> None:
-        host, nonce = hostname(), secrets.token_hex(6)
+        host, nonce = self.config.hostname or hostname(), secrets.token_hex(6)
         parent = os.getpid()
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)
         pid = os.fork()
