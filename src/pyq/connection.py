@@ -67,11 +67,15 @@ def probe(conn: redis.Redis) -> None:
     conn.evalsha(conn.script_load(_PROBE_LUA), 0)
 
 
-def connect(url: str, **options: Any) -> redis.Redis:
-    """A client for ``url``; ``options`` go to redis-py (e.g. ``socket_timeout``)."""
+def connect(url: str, *, cluster: bool = False, **options: Any) -> redis.Redis:
+    """A client for ``url`` (a Redis Cluster client when ``cluster``); ``options`` go to redis-py."""
     options.setdefault("socket_timeout", SOCKET_TIMEOUT_S)
     options.setdefault("socket_connect_timeout", 5.0)
     options.setdefault("health_check_interval", 30)
+    if cluster:
+        from .cluster import cluster_client
+
+        return cluster_client(url, options)
     if url.startswith("redis+sentinel://"):
         return _sentinel(url, options)
     return redis.Redis.from_url(url, **options)

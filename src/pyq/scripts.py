@@ -135,8 +135,8 @@ class Scripts:
     @staticmethod
     def _pipeline(client: Any, calls: Sequence[Call]) -> list[Any]:
         pipe = client.pipeline(transaction=False)
-        for name, keys, args in calls:
-            pipe.evalsha(_compiled(name)[1], len(keys), *keys, *args)
+        for name, keys, args in calls:  # a cluster pipeline refuses pipe.evalsha() but routes the command by its keys
+            pipe.execute_command("EVALSHA", _compiled(name)[1], len(keys), *keys, *args)
         return pipe.execute(raise_on_error=False)
 
 
@@ -244,7 +244,9 @@ def ack(keys: Keys, identity: str, now_s: float | None = None, /, *, day_ttl_s: 
 
 def store_results(keys: Keys, /, *, results: Iterable[tuple[str, int, bytes, str]]) -> Call:
     """Store (jid, ttl_s, msgpack blob, bid or "") results of finished jobs, each under ``pyq:result:JID``."""
-    return Call("store_results", (), (keys.prefix, *(x for result in results for x in result)))
+    results = list(results)
+    return Call("store_results", tuple(keys.result(jid) for jid, *_ in results),
+                (keys.prefix, *(x for result in results for x in result)))
 
 
 def fail(keys: Keys, identity: str, /, *, raw: bytes, target: str, score: float, job: str, now_s: float,

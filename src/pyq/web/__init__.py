@@ -18,5 +18,6 @@ __all__ = ["Dashboard", "Views", "build", "make_server"]
 
 def build(config: Config, redis_url: str | None, password: str | None) -> Dashboard:
     """A dashboard over the config's Redis; ``password`` None means no authentication."""
-    redis = connect(redis_url or config.redis_url)
-    return Dashboard(Views(redis, Keys(config.namespace), config.sidekiq_cron_version), password)
+    redis = connect(redis_url or config.redis_url, cluster=config.cluster)
+    keys = Keys(config.namespace, cluster=config.cluster)
+    return Dashboard(Views(redis, keys, config.sidekiq_cron_version), password)

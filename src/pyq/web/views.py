@@ -96,7 +96,7 @@ class Views:
             signal = self.api.process_signal(form.get("identity", ""), action)
             return f"sent {signal} to {form.get('identity')}"
         if action == "cancel":
-            client = Client(namespace=self.keys.namespace, connection=self.redis)
+            client = Client(namespace=self.keys.namespace, cluster=self.keys.cluster, connection=self.redis)
             return f"cancel {form.get('jid')}: was {cancel(form.get('jid', ''), client)}"
         set_name, jid = form.get("set", ""), form.get("jid", "")
         if action not in ("retry", "delete") or set_name not in dict(SETS) or not jid:

@@ -1,0 +1,25 @@
+"""Redis Cluster (``cluster: true``): the client, and the questions code asks about the client it was given.
+
+Every key of a cluster deployment carries one hash tag (:class:`pyq.keys.Keys` with ``cluster``), so
+all of pyq's state lives in one slot: scripts, ``MULTI``/``WATCH`` transactions and multi-key commands
+work unchanged, routed by redis-py's cluster client to the primary that owns the slot and following
+it when the slot moves (a failover, a resharding). What the client cannot do on a cluster is hand out
+one raw connection, which the fetch fast path and push tracking use; they ask :func:`is_cluster` and
+take redis-py's ordinary routed calls instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.cluster import RedisCluster
+
+
+def cluster_client(url: str, options: dict[str, Any]) -> Any:
+    """A cluster client started from the node ``url`` names (it discovers the rest with CLUSTER SLOTS)."""
+    return RedisCluster.from_url(url, **options)
+
+
+def is_cluster(client: Any) -> bool:
+    """True for a cluster client or one of its pipelines (a ``ClusterPipeline`` is a ``RedisCluster``)."""
+    return isinstance(client, RedisCluster)
