@@ -17,9 +17,12 @@ import time
 
 import pytest
 from redis.crc import key_slot
+from redis.exceptions import RedisError
 
 import batchjobs
 import pyq
+from chaosjobs import RESULTS_KEY
+from cluster import ClusterServers
 from pool import child_pids, kill_group, running_pool, wait_until
 from pyq import Batch
 from pyq.api import Api
@@ -209,3 +212,53 @@ def test_the_api_and_the_admin_cli_read_and_change_the_cluster(tmp_path, rc, clu
                              text=True, env=env, timeout=30)
     assert retried.returncode == 0, retried.stderr
     assert rc.zcard(K.retry) == 0 and rc.llen(K.queue("default")) == 3  # moved under WATCH/MULTI
+
+
+@pytest.fixture
+def cluster_with_replicas(monkeypatch: pytest.MonkeyPatch):
+    """A cluster of its own (3 primaries, one replica each): the test kills one of its primaries."""
+    servers = ClusterServers(replicas=1).start()
+    monkeypatch.setenv("PYQ_CLUSTER", "true")
+    yield servers
+    servers.stop()
+
+
+def _push_until_accepted(client: pyq.Client, item: dict, timeout_s: float = 60.0) -> float:
+    """Push ``item``, trying again while the cluster has no primary for the slot; seconds it took."""
+    started = time.monotonic()
+    while True:
+        try:
+            client.push(item)
+            return time.monotonic() - started
+        except RedisError:
+            if time.monotonic() - started > timeout_s:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.mark.timeout(180)
+def test_the_pool_and_the_client_follow_a_failover_to_the_replica(tmp_path, cluster_with_replicas, r, redis_url,
+                                                                  monkeypatch):
+    # Given a pool on a cluster whose primaries each have a replica; runs are counted outside the cluster
+    monkeypatch.setenv("CHAOS_RESULTS_URL", redis_url)
+    servers, url = cluster_with_replicas, cluster_with_replicas.url
+    client = pyq.Client(url, cluster=True)
+    with running_pool(tmp_path, url, require=["chaosjobs"], **FAST) as proc:
+        client.push_bulk({"class": "ChaosToken", "args": [[f"before-{i}"] for i in range(100)]})
+        wait_until(lambda: r.hlen(RESULTS_KEY) == 100, timeout=30)
+        # When the primary holding pyq's slot is SIGKILLed
+        victim = servers.primary_of(K.queue("default"))
+        servers.kill(victim)
+        killed_at = time.monotonic()
+        # Then pushes are accepted again once its replica took over, and the pool runs them all
+        waited = [_push_until_accepted(client, {"class": "ChaosToken", "args": [f"after-{i}"]}) for i in range(100)]
+        wait_until(lambda: r.hlen(RESULTS_KEY) == 200, timeout=60)
+        outage_s = time.monotonic() - killed_at
+        # And each worker logged the outage of its fetcher once, then its end
+        log = tmp_path / "pool.log"
+        wait_until(lambda: log.read_text().count("fetcher: Redis is back") == 2, timeout=30)
+        assert log.read_text().count("fetcher: Redis unavailable") == 2
+        assert proc.poll() is None and len(child_pids(proc.pid)) == 2  # nothing crashed
+    print(f"failover: first push accepted after {waited[0]:.1f} s, all 200 jobs done {outage_s:.1f} s after the kill")
+    assert servers.primary_of(K.queue("default")).port != victim.port
+    assert "Traceback" not in log.read_text()

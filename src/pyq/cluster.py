@@ -10,6 +10,7 @@ take redis-py's ordinary routed calls instead.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from redis.cluster import RedisCluster
@@ -23,3 +24,17 @@ def cluster_client(url: str, options: dict[str, Any]) -> Any:
 def is_cluster(client: Any) -> bool:
     """True for a cluster client or one of its pipelines (a ``ClusterPipeline`` is a ``RedisCluster``)."""
     return isinstance(client, RedisCluster)
+
+
+def route(client: Any, keys: Sequence[str]) -> dict[str, Any]:
+    """Options that send a pipelined script call straight to the node serving its first key's slot.
+
+    A cluster pipeline otherwise asks a server (``COMMAND GETKEYS``, on the client's first node) where
+    each EVALSHA goes: a round trip per call, and, while that node is down, an error redis-py's
+    pipeline never heals, since it refreshes its slot map only when the target node fails. With the
+    target given, a failed node refreshes the map, and a moved slot answers MOVED, which redis-py
+    follows. ``{}`` for a plain client.
+    """
+    if not keys or not isinstance(client, RedisCluster):
+        return {}
+    return {"target_nodes": client.get_node_from_key(keys[0])}

@@ -35,6 +35,7 @@ from typing import Any, Literal, NamedTuple
 
 from redis.exceptions import NoScriptError, RedisError
 
+from .cluster import route
 from .config import Config
 from .errors import PyqError
 from .keys import STAT_DAY_TTL_S, Keys, utc_day
@@ -135,8 +136,8 @@ class Scripts:
     @staticmethod
     def _pipeline(client: Any, calls: Sequence[Call]) -> list[Any]:
         pipe = client.pipeline(transaction=False)
-        for name, keys, args in calls:  # a cluster pipeline refuses pipe.evalsha() but routes the command by its keys
-            pipe.execute_command("EVALSHA", _compiled(name)[1], len(keys), *keys, *args)
+        for name, keys, args in calls:  # a cluster pipeline refuses pipe.evalsha(), not the command itself
+            pipe.execute_command("EVALSHA", _compiled(name)[1], len(keys), *keys, *args, **route(client, keys))
         return pipe.execute(raise_on_error=False)
 
 
