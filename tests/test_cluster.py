@@ -16,6 +16,7 @@ import threading
 import time
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from redis.crc import key_slot
 from redis.exceptions import RedisError
 
@@ -26,8 +27,11 @@ from cluster import ClusterServers
 from pool import child_pids, kill_group, running_pool, wait_until
 from pyq import Batch
 from pyq.api import Api
+from pyq.config import Config
 from pyq.cron import CronJob, CronPoller, CronStore
 from pyq.keys import Keys
+from pyq.metrics.collector import RedisCollector
+from pyq.web import build
 from test_batches import fires, flaky_batch, runs
 
 pytestmark = pytest.mark.slow
@@ -202,6 +206,13 @@ def test_the_api_and_the_admin_cli_read_and_change_the_cluster(tmp_path, rc, clu
     rc.zadd(K.retry, {json.dumps(failed): time.time() + 3600})
     overview = Api(rc, K).overview()
     assert (overview.retries, overview.enqueued, [q.name for q in overview.queues]) == (1, 2, ["default"])
+    # The dashboard and the Prometheus collector read the same keys
+    page = build(Config(redis_url=cluster_url, cluster=True), None, None).views.dashboard("token").decode()
+    assert "a" * 24 in page and "default" in page
+    registry = CollectorRegistry()
+    registry.register(RedisCollector(rc, K))
+    scraped = generate_latest(registry).decode()
+    assert 'pyq_queue_size{queue="default"} 2.0' in scraped and "pyq_retry_set_size 1.0" in scraped
     env = {**os.environ, "PYQ_REDIS_URL": cluster_url, "PYQ_CLUSTER": "true"}
     stats = subprocess.run([sys.executable, "-m", "pyq", "stats", "--json"], capture_output=True, text=True,
                            env=env, timeout=30)

@@ -3,9 +3,10 @@
 Every key of a cluster deployment carries one hash tag (:class:`pyq.keys.Keys` with ``cluster``), so
 all of pyq's state lives in one slot: scripts, ``MULTI``/``WATCH`` transactions and multi-key commands
 work unchanged, routed by redis-py's cluster client to the primary that owns the slot and following
-it when the slot moves (a failover, a resharding). What the client cannot do on a cluster is hand out
-one raw connection, which the fetch fast path and push tracking use; they ask :func:`is_cluster` and
-take redis-py's ordinary routed calls instead.
+it when the slot moves (a failover, a resharding). What the cluster client has no use for is one raw
+connection: the fetch fast path (``connection.PinnedConnection``, which takes only a plain client)
+and push tracking (``pushwatch``, which asks :func:`is_cluster`) step aside and redis-py's routed
+calls are made instead.
 """
 
 from __future__ import annotations
