@@ -24,6 +24,7 @@ import batchjobs
 import pyq
 from chaosjobs import RESULTS_KEY
 from cluster import ClusterServers
+from iterjobs import DONE, SEEN, Recording
 from pool import child_pids, kill_group, running_pool, wait_until
 from pyq import Batch
 from pyq.api import Api
@@ -174,6 +175,25 @@ def test_a_killed_pool_s_jobs_are_recovered_by_the_next_pool(tmp_path, rc, clust
         wait_until(lambda: {"s1", "s2"} <= set(done_tokens(rc)), timeout=30)
         wait_until(lambda: not rc.exists(K.inflight(owner)), timeout=30)
         assert owner.encode() not in rc.smembers(K.inflight_owners)
+
+
+def test_an_iterable_job_stopped_by_sigterm_resumes_at_its_cursor(tmp_path, rc, cluster_client, cluster_url):
+    # Given an iterable job of 2,000 items, its state hash (it-JID) under the tag
+    settings = {**FAST, "processes": 1, "concurrency": 2, "timeout": 10, "require": ["iterjobs"]}
+    jid = Recording.set(client=cluster_client).perform_async(2_000, 0.001).jid
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+    with running_pool(tmp_path / "a", cluster_url, **settings) as proc:
+        wait_until(lambda: rc.hlen(SEEN) >= 500, timeout=60)
+        # When the pool is stopped mid-run
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    cursor = json.loads(rc.hget(K.iteration(jid), "c"))
+    assert 500 <= cursor < 2_000 and rc.llen(K.queue("default")) == 1
+    # Then the next pool resumes at the saved cursor and every item runs exactly once
+    with running_pool(tmp_path / "b", cluster_url, **settings):
+        wait_until(lambda: rc.llen(DONE) == 2_000, timeout=60)
+    assert {int(v) for v in rc.hvals(SEEN)} == {1} and rc.hlen(SEEN) == 2_000
 
 
 def test_cron_enqueues_each_tick_once_across_two_pollers(rc, cluster_client):
