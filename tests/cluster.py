@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -37,6 +38,8 @@ class ClusterServers:
     def start(self) -> ClusterServers:
         cli = shutil.which("redis-cli")
         if cli is None:
+            if os.environ.get("CI"):
+                pytest.fail("redis-cli is not installed (CI must install redis-tools)")
             pytest.skip("redis-cli is not installed")
         for node in self.nodes:
             node.start()
