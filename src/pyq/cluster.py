@@ -3,10 +3,9 @@
 Every key of a cluster deployment carries one hash tag (:class:`pyq.keys.Keys` with ``cluster``), so
 all of pyq's state lives in one slot: scripts, ``MULTI``/``WATCH`` transactions and multi-key commands
 work unchanged, routed by redis-py's cluster client to the primary that owns the slot and following
-it when the slot moves (a failover, a resharding). What the cluster client has no use for is one raw
-connection: the fetch fast path (``connection.PinnedConnection``, which takes only a plain client)
-and push tracking (``pushwatch``, which asks :func:`is_cluster`) step aside and redis-py's routed
-calls are made instead.
+it when the slot moves (a failover, a resharding). The fetch fast path
+(``connection.PinnedConnection``) keeps one connection to the node serving the slot
+(:func:`slot_pool`); push tracking (``pushwatch``, which asks :func:`is_cluster`) is not used.
 """
 
 from __future__ import annotations
@@ -14,7 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from redis.cluster import RedisCluster
+from redis.cluster import ClusterPipeline, RedisCluster
+from redis.exceptions import AskError, ClusterDownError, MovedError, TryAgainError
+
+#: Replies saying that a slot is served elsewhere now, or for a moment by no one; redis-py's cluster
+#: client follows them (and refreshes its slot map), a connection pinned to one node cannot.
+REROUTED = (MovedError, AskError, TryAgainError, ClusterDownError)
 
 
 def cluster_client(url: str, options: dict[str, Any]) -> Any:
@@ -39,3 +43,10 @@ def route(client: Any, keys: Sequence[str]) -> dict[str, Any]:
     if not keys or not isinstance(client, RedisCluster):
         return {}
     return {"target_nodes": client.get_node_from_key(keys[0])}
+
+
+def slot_pool(client: Any, key: Any) -> Any:
+    """The connection pool of the node serving ``key``'s slot, on a cluster client; None on any other."""
+    if key is None or not isinstance(client, RedisCluster) or isinstance(client, ClusterPipeline):
+        return None
+    return client.get_node_from_key(key).redis_connection.connection_pool

@@ -14,6 +14,8 @@ from urllib.parse import unquote, urlsplit
 
 import redis
 
+from .cluster import REROUTED, slot_pool
+
 #: ``scheme://user:password@``; the password runs to the last ``@`` of the word, since it may hold ``/`` or ``@``.
 _CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/\s'\"]*)(?::(?P<pw>[^\s'\"]*))?@", re.I)
 #: ``?password=...`` (redis-py reads any query argument as a connection option).
@@ -110,34 +112,44 @@ class PinnedConnection:
     directly. A connection error drops that connection and makes the call again through
     ``Redis.evalsha``, so failures take redis-py's own path (its retries, reconnects,
     Sentinel's master lookup); a call from any other thread, or after a fork, takes that
-    path too. Duck-types what :class:`pyq.scripts.Scripts` calls on a client.
+    path too. On a Redis Cluster the connection goes to the node serving pyq's slot; a reply that
+    the slot moved (MOVED, a failover) drops it the same way. Duck-types what
+    :class:`pyq.scripts.Scripts` calls on a client.
     """
 
     def __init__(self, client: Any) -> None:
         self.client = client
         self._owner: tuple[int, int] | None = None  # (pid, thread id) the connection belongs to
         self._conn: Any = None
+        self._pool: Any = None  # the pool the connection came from (on a cluster: its slot's node's)
         self._direct = isinstance(client, redis.Redis) and not isinstance(client, redis.client.Pipeline)
 
     def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:
-        conn = self._connection()
+        conn = self._connection(keys_and_args[0] if numkeys else None)
         if conn is None:
             return self.client.evalsha(sha, numkeys, *keys_and_args)
         try:
             conn.send_command("EVALSHA", sha, numkeys, *keys_and_args)
             return conn.read_response()
-        except (redis.ConnectionError, redis.TimeoutError):
+        except (redis.ConnectionError, redis.TimeoutError, *REROUTED):  # the last: the slot moved (a cluster)
             conn.disconnect()
+            self._pool.release(conn)
+            self._owner = None  # the next call takes a connection afresh, from the slot's node of then
             return self.client.evalsha(sha, numkeys, *keys_and_args)
 
     def script_load(self, text: str) -> Any:
         return self.client.script_load(text)
 
-    def _connection(self) -> Any:
-        """This thread's connection, taken from the pool on first use; None off the owning thread."""
-        if not self._direct:
+    def _connection(self, key: Any) -> Any:
+        """This thread's connection, taken from the pool on first use; None off the owning thread.
+
+        On a cluster it comes from the pool of the node that serves ``key``'s slot, the slot of
+        every key pyq has (:mod:`pyq.cluster`).
+        """
+        pool = self.client.connection_pool if self._direct else slot_pool(self.client, key)
+        if pool is None:
             return None
         me = (os.getpid(), threading.get_ident())
         if self._owner is None or self._owner[0] != me[0]:  # first use, or a fork made a new process
-            self._owner, self._conn = me, self.client.connection_pool.get_connection()
+            self._owner, self._conn, self._pool = me, pool.get_connection(), pool
         return self._conn if self._owner == me else None
