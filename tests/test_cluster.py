@@ -249,15 +249,25 @@ def test_the_api_and_the_admin_cli_read_and_change_the_cluster(tmp_path, rc, clu
     scraped = generate_latest(registry).decode()
     assert 'pyq_queue_size{queue="default"} 2.0' in scraped and "pyq_retry_set_size 1.0" in scraped
     env = {**os.environ, "PYQ_REDIS_URL": cluster_url, "PYQ_CLUSTER": "true"}
-    stats = subprocess.run([sys.executable, "-m", "pyq", "stats", "--json"], capture_output=True, text=True,
-                           env=env, timeout=30)
-    assert stats.returncode == 0, stats.stderr
-    shown = json.loads(stats.stdout)
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "pyq", *args], capture_output=True, text=True, env=env,
+                              timeout=30)
+        assert done.returncode == 0, (args, done.stderr)
+        return done.stdout
+
+    shown = json.loads(cli("stats", "--json"))
     assert shown["retries"] == 1 and shown["enqueued"] == 2, shown
-    retried = subprocess.run([sys.executable, "-m", "pyq", "retry", "retry", "a" * 24], capture_output=True,
-                             text=True, env=env, timeout=30)
-    assert retried.returncode == 0, retried.stderr
+    cli("retry", "retry", "a" * 24)
     assert rc.zcard(K.retry) == 0 and rc.llen(K.queue("default")) == 3  # moved under WATCH/MULTI
+    CronStore(rc, K).save(CronJob("tick", "0 * * * *", "Record", args=["cron"]))
+    assert "tick" in cli("cron", "list")
+    cli("cron", "run", "tick")
+    assert rc.llen(K.queue("default")) == 4 and rc.llen(K.cron_jid_history("tick")) == 1
+    jid = json.loads(rc.lindex(K.queue("default"), 0))["jid"]
+    assert json.loads(cli("cancel", jid, "--json")) == {"jid": jid, "was": "queued"}
+    cli("queue", "clear", "default", "--yes")  # UNLINK and SREM in one MULTI
+    assert not rc.exists(K.queue("default")) and not rc.sismember(K.queues, "default")
 
 
 @pytest.fixture
