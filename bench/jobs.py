@@ -137,3 +137,32 @@ def bench_result_job(x: int) -> int:
     """W1 with a stored result: what keeping a return value costs a job."""
     record(x)
     return x
+
+
+# --- limits.py: the same body under each limiter, sized never to be full (the cost of the check alone) ---
+_LIMITS = {
+    "concurrent": pyq.limiter.concurrent("bench-concurrent", 10_000),
+    "window": pyq.limiter.window("bench-window", 10**9, 1),
+    "bucket": pyq.limiter.bucket("bench-bucket", 10**9, 60),
+    "leaky": pyq.limiter.leaky("bench-leaky", 10**9, 1),
+}
+
+
+@pyq.job(name="BenchConcurrentJob", limits=[_LIMITS["concurrent"]])
+def concurrent_limited(x: int) -> None:
+    counter().incr(COUNTER_KEY)
+
+
+@pyq.job(name="BenchWindowJob", limits=[_LIMITS["window"]])
+def window_limited(x: int) -> None:
+    counter().incr(COUNTER_KEY)
+
+
+@pyq.job(name="BenchBucketJob", limits=[_LIMITS["bucket"]])
+def bucket_limited(x: int) -> None:
+    counter().incr(COUNTER_KEY)
+
+
+@pyq.job(name="BenchLeakyJob", limits=[_LIMITS["leaky"]])
+def leaky_limited(x: int) -> None:
+    counter().incr(COUNTER_KEY)

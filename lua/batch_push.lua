@@ -4,30 +4,28 @@
 -- KEYS[2] queue      list   queue:NAME, producers LPUSH
 -- KEYS[3] schedule   zset   scheduled jobs, score = run-at epoch seconds
 -- KEYS[4] wake       list   pyq:wake:NAME, wake-up markers for idle workers
--- KEYS[5] batch      hash   b-BID
--- KEYS[6] jids       set    b-BID-jids, the members that have not succeeded yet
+-- KEYS[5] prio       zset   pyq:prio:NAME, the queue's jobs with a non-default priority
+-- KEYS[6] prio_seq   string pyq:prio-seq, FIFO order within one priority
+-- KEYS[7] batch      hash   b-BID
+-- KEYS[8] jids       set    b-BID-jids, the members that have not succeeded yet
 -- ARGV[1] queue_name        NAME, added to the queues set
 -- ARGV[2] at_s              "" to push now, else the run-at time (float epoch seconds)
 -- ARGV[3] wake_cap          most markers left on the wake list (0 = none)
--- ARGV[4] jids              JSON list of the jobs' jids, in the order of the payloads
--- ARGV[5..] payloads        job JSON carrying "bid", and enqueued_at (now) or no "at" (later)
+-- ARGV[4] priority          the jobs' priority (0 = default: the plain list)
+-- ARGV[5] jids              JSON list of the jobs' jids, in the order of the payloads
+-- ARGV[6..] payloads        job JSON carrying "bid", and enqueued_at (now) or no "at" (later)
 --
 -- A job is a member before it can be fetched, so its ack always finds it; a jid already a member
 -- is not counted again. A batch that is gone still gets its jobs pushed (they run, and count nowhere).
 -- Returns: the number of jobs stored.
---- @include "includes/push_jobs"
+--- @include "includes/store_jobs"
 --- @include "includes/batch_join"
 
-local queues_key, queue_key, schedule_key, wake_key, batch_key, jids_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4],
-  KEYS[5], KEYS[6]
-local queue_name, at_s, wake_cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local first = 5
+local queues_key, queue_key, schedule_key, wake_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local prio_key, seq_key, batch_key, jids_key = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local queue_name, at_s, wake_cap, priority = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local first = 6
 
-batch_join(batch_key, jids_key, cjson.decode(ARGV[4]))
-if at_s == "" then
-  return push_jobs(queues_key, queue_key, wake_key, queue_name, ARGV, first, #ARGV, wake_cap)
-end
-for i = first, #ARGV do
-  redis.call("ZADD", schedule_key, at_s, ARGV[i])
-end
-return #ARGV - first + 1
+batch_join(batch_key, jids_key, cjson.decode(ARGV[5]))
+return store_jobs(queues_key, queue_key, schedule_key, wake_key, prio_key, seq_key, queue_name, at_s, priority, ARGV,
+  first, wake_cap)

@@ -23,7 +23,9 @@
 -- ARGV[9] dead_max_jobs       after an insert the dead set keeps its newest dead_max_jobs - 1 entries
 -- ARGV[10] day_ttl_s          expiry of the per-day counters
 --
--- Builds: queue:NAME, pyq:wake:NAME, pyq:crashes:JID, and b-BID... of a buried job's batch (it "died" there). Jobs go to the tail (RPUSH), so they run next.
+-- Builds: queue:NAME, pyq:wake:NAME, pyq:crashes:JID, pyq:prio:NAME, and b-BID... of a buried job's batch
+-- (it "died" there). Jobs go to the tail (RPUSH), so they run next; a prioritised job goes back into
+-- pyq:prio:NAME, first of its priority (see put_back).
 -- Returns: {pushed, queue, raw, queue, raw, ...}: the number of jobs pushed back, then the queue and
 -- payload of each job buried as crashed; {-1} if the process is alive.
 --- @include "includes/queue_of"
@@ -32,6 +34,7 @@
 --- @include "includes/bury"
 --- @include "includes/count_failure"
 --- @include "includes/batch"
+--- @include "includes/put_back"
 
 local inflight_key, owners_key, queues_key, processes_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local process_key, work_key, workers_key, dead_key = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
@@ -55,7 +58,7 @@ for _, raw in ipairs(redis.call("LRANGE", inflight_key, 0, -1)) do
     reply[#reply + 1] = queue_name
     reply[#reply + 1] = raw
   else
-    redis.call("RPUSH", prefix .. "queue:" .. queue_name, raw)
+    put_back(prefix, queue_name, raw, job, true)
     pushed_per_queue[queue_name], pushed = (pushed_per_queue[queue_name] or 0) + 1, pushed + 1
   end
 end

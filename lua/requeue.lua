@@ -8,9 +8,12 @@
 --
 -- A payload is pushed back only if it was still in the in-flight list, so a job that finished
 -- (or was recovered by another process) meanwhile is not run twice by this call. RPUSH puts it
--- at the tail, where it is taken next (Sidekiq's put-back).
+-- at the tail, where it is taken next (Sidekiq's put-back); a prioritised job goes back into
+-- pyq:prio:NAME ahead of the others of its priority (see put_back).
 -- Returns: the number of jobs pushed back.
 --- @include "includes/wake"
+--- @include "includes/queue_of"
+--- @include "includes/put_back"
 
 local inflight_key, queues_key = KEYS[1], KEYS[2]
 local prefix, wake_cap = ARGV[1], tonumber(ARGV[2])
@@ -20,7 +23,8 @@ local pushed = 0
 for i = first_pair, #ARGV, 2 do
   local queue_name, raw = ARGV[i], ARGV[i + 1]
   if redis.call("LREM", inflight_key, -1, raw) > 0 then
-    redis.call("RPUSH", prefix .. "queue:" .. queue_name, raw)
+    local _, job = queue_of(raw)
+    put_back(prefix, queue_name, raw, job, true)
     redis.call("SADD", queues_key, queue_name)
     wake(prefix .. "pyq:wake:" .. queue_name, 1, wake_cap)
     pushed = pushed + 1

@@ -328,13 +328,14 @@ def test_pyq_batches_lists_batches_and_shows_one(redis_url: str, r: redis.Redis,
 
 def test_the_dashboard_lists_batches_escaped(redis_url: str, r: redis.Redis, client: Client) -> None:
     from pyq.config import Config
-    from pyq.web.views import Views
+    from pyq.web import Dashboard, Settings
+    from webhelp import call
 
     with Batch("<b>report</b>", client=client) as batch:
         batchjobs.batch_work.set(client=client, queue="nobody").perform_async(1, 0)
-    page = Views(r, Keys()).dashboard("token").decode()
-    section = page.split("id='batches'", 1)[1].split("</section>", 1)[0]
-    assert "Batches (1)" in section and batch.bid in section and "running" in section
+    page = call(Dashboard(Settings(r, Keys()), None), "/batches", password=None)[2]
+    section = page.split("id='count'>", 1)[1]
+    assert "1 batches" in section and batch.bid in section and "running" in section
     assert "&lt;b&gt;report&lt;/b&gt;" in section and "<b>report" not in section
     assert Config().batch_expiry_s == 30 * 24 * 3600
 
@@ -362,3 +363,12 @@ def test_a_cancelled_queued_job_counts_as_failed_in_its_batch(r: redis.Redis, cl
     status = Batch.status(batch.bid, client=client)
     assert status.failed_jids == [jid] and status.complete and not status.success
     assert [json.loads(x)["batch_callback"]["event"] for x in r.lrange("queue:callbacks", 0, -1)] == ["complete"]
+
+
+def test_a_prioritised_job_of_a_batch_goes_to_its_priority_set_and_is_a_member(r: redis.Redis,
+                                                                               client: Client) -> None:
+    with Batch(client=client) as batch:
+        jid = batchjobs.batch_work.set(client=client, queue="nobody", priority=5).perform_async(1, 0)
+    assert r.llen("queue:nobody") == 0
+    assert json.loads(r.zrange("pyq:prio:nobody", 0, -1)[0])["bid"] == batch.bid
+    assert r.smembers(f"b-{batch.bid}-jids") == {jid.encode()}

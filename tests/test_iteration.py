@@ -18,8 +18,9 @@ from iterjobs import DONE, HOOKS, SEEN, Recording, ShortRuns, tight_progress
 from pool import child_pids, running_pool, running_worker, wait_until
 from pyq.iteration import CHECKPOINT_INTERVAL_S
 from pyq.keys import Keys
-from pyq.web.views import Views
+from pyq.web import Dashboard, Settings
 from test_busy import pyq_cli
+from webhelp import call
 
 ITEMS = 10_000
 
@@ -182,9 +183,9 @@ def test_pyq_busy_and_the_dashboard_show_a_running_jobs_progress(tmp_path, r, cl
         wait_until(lambda: r.llen(DONE) >= 20 and pyq.progress(jid) is not None)
         wait_until(lambda: any(r.hlen(f"{i.decode()}:work") for i in r.smembers("processes")))
         [row] = json.loads(pyq_cli(tmp_path, redis_url, "busy", "--json").stdout)
-        page = Views(r, Keys()).dashboard("token").decode()
+        page = call(Dashboard(Settings(r, Keys()), None), "/busy", password=None)[2]
     assert row["jid"] == jid and row["progress"]["total"] == 400 and 0 < row["progress"]["done"] < 400
-    busy_table = page.split("Busy", 1)[1]
+    busy_table = page.split("id='busy-table'", 1)[1]
     assert "/400 (" in busy_table
 
 

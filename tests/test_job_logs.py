@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -168,9 +169,11 @@ def test_retry_show_dead_show_and_the_dashboard_show_the_backtrace(tmp_path: Pat
     assert shown["backtrace"][1].endswith(":in `charge_job'")
     assert payload.decode_backtrace(shown["job"]["error_backtrace"]) == shown["backtrace"]
     assert old["backtrace"] == ["app/old.rb:3:in `perform'"]
-    # And the dashboard shows it under the job's error
-    page = dashboard_page(tmp_path, redis_url)
-    assert f"obsjobs.py:{RAISE_LINE}:in `charge&#x27;" in page and "app/old.rb:3:in `perform&#x27;" in page
+    # And the dashboard's job pages show it under the job's error
+    keys = [f"{name}&key=" + urllib.parse.quote(f"{r.zrange(name, 0, 0, withscores=True)[0][1]!r}|{one}")
+            for name, one in (("retry", jid), ("dead", "old1"))]
+    retry_page, dead_page = dashboard_pages(tmp_path, redis_url, [f"/job?set={key}" for key in keys])
+    assert f"obsjobs.py:{RAISE_LINE}:in `charge&#x27;" in retry_page and "app/old.rb:3:in `perform&#x27;" in dead_page
 
 
 def pyq_cli(redis_url: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -179,25 +182,24 @@ def pyq_cli(redis_url: str, *args: str, cwd: Path | None = None) -> subprocess.C
     return done
 
 
-def dashboard_page(tmp_path: Path, redis_url: str) -> str:
-    """The page `pyq web` serves, fetched once it listens."""
+def dashboard_pages(tmp_path: Path, redis_url: str, paths: list[str]) -> list[str]:
+    """The pages at ``paths`` that `pyq web` serves, fetched once it listens."""
     port = free_port()
     env = {**os.environ, "PYQ_REDIS_URL": redis_url, "PYQ_WEB_PASSWORD": "pw"}
     with open(tmp_path / "web.log", "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "pyq", "web", "--port", str(port)], env=env, stdout=out,
                                 stderr=subprocess.STDOUT)
     try:
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/")
-        request.add_header("Authorization", "Basic " + base64.b64encode(b"admin:pw").decode())
-
-        def fetch() -> str | None:
+        def fetch(path: str) -> str | None:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+            request.add_header("Authorization", "Basic " + base64.b64encode(b"admin:pw").decode())
             try:
                 with urllib.request.urlopen(request, timeout=5) as resp:
                     return resp.read().decode()
             except OSError:
                 return None
 
-        return wait_until(fetch, timeout=20, interval=0.1)
+        return [wait_until(lambda path=path: fetch(path), timeout=20, interval=0.1) for path in paths]
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(10)

@@ -239,3 +239,29 @@ def test_redis_collector_counts_cancelled_jobs(r: redis.Redis, client: Client) -
     registry.register(RedisCollector(r, Keys()))
     got = samples(generate_latest(registry).decode())
     assert got[("pyq_jobs_cancelled_total", ())] == 2
+
+
+def test_jobs_rescheduled_over_a_limit_are_counted_apart_from_failures(tmp_path: Path) -> None:
+    # Given a process whose timed runs end in a reschedule (a full limiter) or an ordinary error
+    script = textwrap.dedent("""
+        from types import SimpleNamespace
+        from pyq.limiter.base import OverLimit, Reschedule
+        from pyq.metrics.jobs import JobMetrics
+        from pyq.metrics.timing import TimedMiddleware
+        mw = TimedMiddleware([JobMetrics()])
+        ctx = SimpleNamespace(queue="mail", job={"class": "SendJob", "args": []})
+        for exc in (Reschedule("email", 1.0, 1.2), Reschedule("email", 2.0, 2.1), OverLimit("email", 1.0)):
+            def run(exc=exc):
+                raise exc
+            try:
+                mw(ctx, run)
+            except OverLimit:
+                pass
+    """)
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=30)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(tmp_path))
+    got = samples(generate_latest(registry).decode())
+    # Then the two reschedules are counted per limiter; the OverLimit past its reschedules is not one
+    assert got[("pyq_jobs_over_limit_total", (("job", "SendJob"), ("limiter", "email"), ("queue", "mail")))] == 2

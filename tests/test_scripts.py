@@ -115,11 +115,11 @@ def test_header_slots_reads_names_in_order() -> None:
 
 # --- calling by SHA ----------------------------------------------------------------------------------------------
 
-ENQ_KEYS = ("queues", "queue:a", "schedule", "pyq:wake:a")
+ENQ_KEYS = ("queues", "queue:a", "schedule", "pyq:wake:a", "pyq:prio:a", "pyq:prio-seq")
 
 
 def enq_args(*raws: str) -> tuple[str, ...]:
-    return ("a", "", "0", *raws)
+    return ("a", "", "0", "0", *raws)
 
 
 def test_run_reloads_after_script_flush(r: redis.Redis) -> None:
@@ -143,13 +143,13 @@ def test_run_many_reloads_only_what_is_missing_and_keeps_order(r: redis.Redis) -
 
 def test_run_many_returns_errors_in_place(r: redis.Redis) -> None:
     r.set("queue:b", "string")
-    results = Scripts(r).run_many([("enqueue", ("queues", "queue:b", "schedule", "w"), ("b", "", 0, "x")),
+    results = Scripts(r).run_many([("enqueue", ("queues", "queue:b", "schedule", "w", "p", "s"), ("b", "", 0, 0, "x")),
                                    ("enqueue", ENQ_KEYS, enq_args("ok"))])
     assert isinstance(results[0], redis.ResponseError) and results[1] == 1
 
 
 def test_enqueue_schedules_with_the_given_score(r: redis.Redis) -> None:
-    Scripts(r).run("enqueue", ENQ_KEYS, ("a", repr(NOW + 0.125), 4, "s1", "s2"))
+    Scripts(r).run("enqueue", ENQ_KEYS, ("a", repr(NOW + 0.125), 4, 0, "s1", "s2"))
     assert r.zrange("schedule", 0, -1, withscores=True) == [(b"s1", NOW + 0.125), (b"s2", NOW + 0.125)]
     assert r.llen("queue:a") == 0 and r.exists("queues", "pyq:wake:a") == 0
 

@@ -38,6 +38,8 @@ SAMPLES: dict[str, Any] = {
     "bid": "B", "jids": ["J"], "expires_at_s": NOW + 60, "guard": True,
     "callbacks": [("success", "q", "J", "{}")], "batch_members": [("B", "J", "succeeded")],
     "source_key": "ns:queue:q", "kind": "list", "member": "m", "audit_ttl_s": 60, "entry": "e",
+    "name": "n", "descriptor": "{}", "lock_timeout_s": 30.0, "token": "t", "seconds": 60.0, "limiter": "n",
+    "priority": 5,
 }
 
 #: The key each KEYS slot name stands for, given the samples above.
@@ -52,6 +54,9 @@ EXPECTED_KEYS = {
     "digests": "ns:uniquejobs:digests", "expiring": "ns:uniquejobs:expiring_digests",
     "source_key": "ns:queue:q", "audit": "ns:pyq:cancelled", "iteration": "ns:it-J", "count": "ns:pyq:stat:cancelled",
     "batch": "ns:b-B", "index": "ns:batches", "jids": "ns:b-B-jids", "result": "ns:pyq:result:J",
+    "queue_pairs": ("ns:queue:q", "ns:pyq:prio:q"), "prio": "ns:pyq:prio:q", "prio_seq": "ns:pyq:prio-seq",
+    "leases": "ns:pyq:lmtr-c-n", "log": "ns:pyq:lmtr-w-n", "bucket": "ns:pyq:lmtr-b-n", "leaky": "ns:pyq:lmtr-l-n",
+    "limiters": "ns:pyq:limiters", "over_count": "ns:pyq:stat:over_limit", "over": "ns:pyq:limiters:over",
 }
 
 
@@ -100,7 +105,10 @@ def test_wrapper_keywords_are_the_argv_slots_in_header_order(name: str) -> None:
 def test_wrapper_builds_the_keys_the_header_lists_in_order(name: str) -> None:
     call = sample_call(name)
     assert call.script == name
-    expected = [EXPECTED_KEYS[slot] for slot, _ in header(name)["KEYS"]]
+    expected: list[str] = []
+    for slot, _ in header(name)["KEYS"]:  # a slot of pairs stands for two keys a queue
+        key = EXPECTED_KEYS[slot]
+        expected += list(key) if isinstance(key, tuple) else [key]
     assert list(call.keys) == expected
 
 

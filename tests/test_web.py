@@ -82,14 +82,20 @@ def test_auth_is_required(dashboard: str, r: redis.Redis) -> None:
     assert get(dashboard + "/")[0] == 200
 
 
-def test_page_shows_every_section_escaped(dashboard: str, r: redis.Redis) -> None:
+def test_every_page_shows_its_part_escaped(dashboard: str, r: redis.Redis) -> None:
     seed(r)
-    status, page = get(dashboard + "/")
-    assert status == 200
-    for anchor in ("queues", "processes", "busy", "retry", "schedule", "dead", "cron"):
-        assert f"id='{anchor}'" in page
-    assert "host:7:abc" in page and "BusyJob" in page and "Retries (2)" in page
-    assert "<script>" not in page and "&lt;script&gt;" in page
+    pages = {path: get(dashboard + path) for path in ("/", "/queues", "/processes", "/busy", "/retries",
+                                                      "/scheduled", "/dead", "/cron")}
+    assert {status for status, _ in pages.values()} == {200}
+    for path, anchor in (("/", "queues"), ("/processes", "processes-table"), ("/busy", "busy-table"),
+                         ("/retries", "retry-table"), ("/scheduled", "schedule-table"), ("/dead", "dead-table"),
+                         ("/cron", "cron-table-empty")):
+        assert f"id='{anchor}'" in pages[path][1], path
+    assert "host:7:abc" in pages["/processes"][1] and "BusyJob" in pages["/busy"][1]
+    assert "2 in retries" in pages["/retries"][1]
+    for _, page in pages.values():
+        assert "<script>" not in page
+    assert "&lt;script&gt;" in pages["/retries"][1] and "&lt;script&gt;" in pages["/dead"][1]
 
 
 def test_actions_need_the_csrf_token(dashboard: str, r: redis.Redis) -> None:
@@ -101,7 +107,7 @@ def test_actions_need_the_csrf_token(dashboard: str, r: redis.Redis) -> None:
 
 def test_retry_delete_and_quiet_actions(dashboard: str, r: redis.Redis) -> None:
     seed(r)
-    token = csrf(get(dashboard + "/")[1])
+    token = csrf(get(dashboard + "/retries")[1])
     status, page = post(dashboard + "/action/retry", {"set": "retry", "jid": "r1", "csrf": token})
     assert status == 200 and "retry r1: done" in page
     assert json.loads(r.lindex("queue:mail", 0))["jid"] == "r1"
@@ -140,9 +146,22 @@ def test_the_cancel_action_removes_a_queued_job_and_busy_jobs_get_its_button(das
     seed(r)
     r.hset("host:7:abc:work", "t2", json.dumps({"queue": "default", "run_at": int(time.time()),
                                                  "payload": json.dumps({"class": "Long", "args": [], "jid": "b1"})}))
-    page = get(dashboard + "/")[1]
+    page = get(dashboard + "/busy")[1]
     assert "name='jid' value='b1'" in page.replace('"', "'") and "/action/cancel" in page
-    status, page = post(dashboard + "/action/cancel", {"jid": "q1", "csrf": csrf(page)})
+    status, page = post(dashboard + "/action/cancel", {"jid": "q1", "csrf": csrf(page), "back": "/busy"})
     assert status == 200 and "cancel q1: was queued" in page
     assert r.llen("queue:default") == 0 and r.zcard("pyq:cancelled") == 1
     assert post(dashboard + "/action/cancel", {"jid": "no*jid", "csrf": csrf(page)})[0] == 400
+
+
+def test_the_limits_section_shows_each_limiters_use(dashboard: str, r: redis.Redis) -> None:
+    now = time.time()
+    r.hset("pyq:limiters", mapping={"stripe": json.dumps({"kind": "concurrent", "limit": 5, "lock_timeout": 30}),
+                                    "mail": json.dumps({"kind": "window", "count": 100, "seconds": 60})})
+    r.zadd("pyq:lmtr-c-stripe", {"a": now + 30, "b": now + 30, "lapsed": now - 1})
+    r.zadd("pyq:lmtr-w-mail", {str(i): now - i for i in range(7)})
+    r.hset("pyq:limiters:over", "mail", 12)
+    r.set("pyq:stat:over_limit", 12)
+    page = get(dashboard + "/limits")[1]
+    assert "id='limits'" in page and "2 limiters, 12 jobs rescheduled as over a limit" in page
+    assert "2/5 at once" in page and "7/100 per 60s" in page

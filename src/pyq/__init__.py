@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import limiter
 from ._version import __version__
 from .batch import Batch
 from .batch_status import BatchStatus, NoSuchBatch
@@ -26,6 +27,7 @@ from .unique.options import check_options as _check_lock_options
 _set_client_source(_default_client)  # perform_async & co. without client= push through the default client
 _set_lock_args_lookup(_lock_args_method)  # unique jobs take lock_args from the pushed class's definition
 _add_option_check(_check_lock_options)  # an unknown lock type fails when the job is defined
+_add_option_check(limiter.check_options, policy=True)  # so does a malformed limits / limits_concurrency
 
 def progress(jid: str, client: Client | None = None) -> Progress | None:
     """The progress job ``jid`` last reported (``pyq.current().progress(...)``, or an iterable job's own), or None."""
@@ -41,4 +43,4 @@ def result(jid: str, timeout: float | None = None, *, client: Client | None = No
 __all__ = ["Batch", "BatchStatus", "Client", "ConfigError", "InvalidPayload", "IterableJob", "Job", "JobCancelled",
            "JobContext", "JobFailed", "JobHandle", "JobTimeout", "NoSuchBatch", "Progress", "PyqError", "UnknownJob",
            "__version__", "add_client_middleware", "add_server_middleware", "cancel", "cancelled_jobs", "configure",
-           "current", "job", "on_death", "progress", "result"]
+           "current", "job", "limiter", "on_death", "progress", "result"]

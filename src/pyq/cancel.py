@@ -53,6 +53,8 @@ def cancel(jid: str, client: Any = None, *, attempts: int = 3) -> Where:
             return "unknown"
         where, source_key, raw = found
         kind = {"queued": "list", "running": "running"}.get(where, "zset")
+        if source_key.startswith(keys.prio("")):  # a queued job with a priority waits in a zset
+            kind = "zset"
         now_s = time.time()
         call = scripts.cancel(keys, jid, source_key, kind=kind, member=raw, now_s=now_s, audit_ttl_s=audit_ttl_s,
                               entry=_entry(raw, where, now_s))

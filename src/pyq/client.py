@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from . import middleware as _middleware
-from . import payload, scripts, unique
+from . import payload, priority, scripts, unique
 from .batch_scope import BID_FIELD, open_batch
 from .config import Config
 from .connection import connect
@@ -78,6 +78,11 @@ class Client:
         return cls(config.redis_url, namespace=config.namespace, cluster=config.cluster, time_style=config.time_style,
                    connection=connection, dead=DeadLimits.of(config), batch_expiry_s=config.batch_expiry_s)
 
+    @property
+    def stores_in_redis(self) -> bool:
+        """False for a client made with ``store=`` (:mod:`pyq.testing`'s modes), which keeps nothing in Redis."""
+        return self._store_with is None
+
     def store(self, calls: Sequence[Call]) -> list[Any]:
         """The seam every push ends in: run the script calls in one round trip and return their results.
 
@@ -107,16 +112,18 @@ class Client:
         return [payload.dumps(job) for job in jobs]
 
     def enqueue_call(self, queue: str, at_s: float | None, jobs: list[dict[str, Any]]) -> Call:
-        """The ``enqueue.lua`` call that pushes (or schedules) these jobs on one queue."""
-        return self._push_call(queue, at_s, self.encode(jobs, at_s), [job["jid"] for job in jobs])
+        """The ``enqueue.lua`` call that pushes (or schedules) these jobs, all of one priority, on one queue."""
+        level = priority.priority_of(jobs[0]) if jobs else 0
+        return self._push_call(queue, at_s, level, self.encode(jobs, at_s), [job["jid"] for job in jobs])
 
-    def _push_call(self, queue: str, at_s: float | None, payloads: list[str], jids: list[str]) -> Call:
+    def _push_call(self, queue: str, at_s: float | None, level: int, payloads: list[str], jids: list[str]) -> Call:
         """``enqueue.lua``, or inside ``with pyq.Batch(...)`` ``batch_push.lua``, which makes the jobs members
         of the batch in the step that pushes them."""
         membership = open_batch.get()
         if membership is None:
-            return scripts.enqueue(self.keys, queue, at_s=at_s, payloads=payloads)
-        return scripts.batch_push(self.keys, membership.bid, queue, at_s=at_s, jids=jids, payloads=payloads)
+            return scripts.enqueue(self.keys, queue, at_s=at_s, priority=level, payloads=payloads)
+        return scripts.batch_push(self.keys, membership.bid, queue, at_s=at_s, priority=level, jids=jids,
+                                  payloads=payloads)
 
     # --- raw Sidekiq hashes ------------------------------------------------------
     def push(self, item: dict[str, Any]) -> str | None:
@@ -175,12 +182,13 @@ class Client:
         middle, tail = rest.split(f'"{marker}"', 1)
         jids = payload.new_jids(len(args_list))
         raws = [f'{head}{payload.dumps(args)}{middle}"{jid}"{tail}' for args, jid in zip(args_list, jids, strict=True)]
-        self.store([self._push_call(job["queue"], at_s, raws[i:i + batch_size], jids[i:i + batch_size])
+        level = priority.priority_of(job)
+        self.store([self._push_call(job["queue"], at_s, level, raws[i:i + batch_size], jids[i:i + batch_size])
                     for i in range(0, len(raws), batch_size)])
         return jids
 
     def _push_many(self, items: Iterable[dict[str, Any]], batch_size: int = BULK_CHUNK) -> list[str]:
-        groups: dict[tuple[str, float | None], list[dict[str, Any]]] = {}
+        groups: dict[tuple[str, float | None, int], list[dict[str, Any]]] = {}
         jids: list[str] = []
         for item in items:
             job, at_s = self._normalize(item)
@@ -191,10 +199,10 @@ class Client:
                 jid = self._push_unique(job, at_s)
                 jids.extend([jid] if jid else [])
                 continue
-            groups.setdefault((job["queue"], at_s), []).append(job)
+            groups.setdefault((job["queue"], at_s, priority.priority_of(job)), []).append(job)
             jids.append(job["jid"])
         calls = [self.enqueue_call(queue, at_s, jobs[i:i + batch_size])
-                 for (queue, at_s), jobs in groups.items() for i in range(0, len(jobs), batch_size)]
+                 for (queue, at_s, _), jobs in groups.items() for i in range(0, len(jobs), batch_size)]
         if calls:
             self.store(calls)
         return jids
@@ -230,6 +238,7 @@ class Client:
             if key not in job and key not in _REQUEST_ONLY:
                 job[key] = list(value) if key == "tags" else value
         job["jid"] = item.get("jid") or payload.new_jid()
+        priority.stamp_activejob(job)
         job.setdefault("created_at", payload.timestamp(style=self.time_style))
         membership = open_batch.get()
         if membership is not None:

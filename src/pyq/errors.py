@@ -47,6 +47,19 @@ class Requeued(PyqError):
     """
 
 
+class Rescheduled(Requeued):
+    """A :class:`Requeued` that runs again ``delay_s`` from now, from the schedule set: a job over a
+    limiter's limit (Sidekiq Enterprise's ``OverLimit``). ``reason`` names the limiter, for the counts.
+
+    The processor moves it from the in-flight list to the schedule set in one step
+    (``lua/reschedule.lua``); it is not a failure, uses no retry, and its ``overrated`` count goes up.
+    """
+
+    def __init__(self, message: str, *, delay_s: float, reason: str) -> None:
+        super().__init__(message)
+        self.delay_s, self.reason = delay_s, reason
+
+
 class Shutdown(BaseException):  # noqa: N818 - a control-flow signal like KeyboardInterrupt
     """Raised inside a job interrupted by shutdown: not a failure, never retried, not acked."""
 

@@ -103,7 +103,7 @@ class Fetcher:
         self.identity = identity
         self.order = order
         self._wake_keys = [keys.wake(name) for name in order.names]
-        self.watch = PushWatch(redis, [keys.queue(name) for name in order.names])
+        self.watch = PushWatch(redis, [key for name in order.names for key in (keys.queue(name), keys.prio(name))])
 
     def retrieve_work(self, count: int) -> list[UnitOfWork]:
         """Up to ``count`` jobs, oldest first, now recorded as in flight."""

@@ -129,3 +129,19 @@ def _parse(jid: str, row: dict[Any, Any]) -> Progress | None:
     total = raw.get("total", "")
     return Progress(jid, reply_int(raw["done"]), reply_int(total) if total else None, raw.get("message") or None,
                     reply_float(raw.get("at", "")))
+
+
+def recent(redis: Any, keys: Keys, *, max_calls: int = 20, count: int = 1000) -> tuple[list[Progress], bool]:
+    """Every job's progress found by ``SCAN MATCH pyq:progress:*`` within ``max_calls`` calls of ``count``, newest
+    report first, and whether the scan stopped before the end: bounded work however many keys Redis holds."""
+    prefix = keys.progress("")
+    jids: list[str] = []
+    cursor, calls = 0, 0
+    while True:
+        cursor, found = redis.scan(cursor, match=prefix + "*", count=count, _type="hash")
+        jids += [(k.decode() if isinstance(k, bytes) else k)[len(prefix):] for k in found]
+        calls += 1
+        if cursor == 0 or calls >= max_calls:
+            break
+    rows = sorted(read_many(redis, keys, jids).values(), key=lambda p: p.updated_at, reverse=True)
+    return rows, cursor != 0

@@ -124,6 +124,18 @@ class Keys:
     cancelled = Fixed("pyq:cancelled")         #: zset audit of cancelled jobs, scored by cancel time
     cancelled_count = Fixed("pyq:stat:cancelled")  #: how many jobs pyq.cancel found and cancelled
     cancel_channel = Fixed("pyq:cancel")       #: pub/sub channel: the jid of a running job just cancelled
+    prio = Named("pyq:prio:{}")                #: zset of a queue's jobs with a non-default priority (priority.py)
+    prio_seq = Fixed("pyq:prio-seq")           #: counter giving prioritised jobs their FIFO order
+
+    # --- limiters (Sidekiq Enterprise's lmtr- names, under pyq: since the structures differ) ------
+    limiters = Fixed("pyq:limiters")           #: hash: limiter name -> its kind and limits (JSON), for the CLI
+    limiter_over = Fixed("pyq:limiters:over")  #: hash: limiter name -> jobs it rescheduled as over the limit
+    over_limit_count = Fixed("pyq:stat:over_limit")  #: jobs rescheduled as over a limit, all limiters
+
+    def limiter(self, kind: str, name: str) -> str:
+        """A limiter's state: ``pyq:lmtr-c-NAME`` (concurrent leases), ``-w-`` window log, ``-b-`` / ``-l-`` buckets."""
+        return self._k(f"pyq:lmtr-{kind}-{name}")
+
     # batches, with Sidekiq Pro's names (pyq.batches; the Lua of includes/batch.lua builds the same names)
     batch = Named("b-{}")                      #: a batch's hash: counters, flags, callbacks, parent
     batch_jids = Named("b-{}-jids")            #: members that have not succeeded yet: jids, and b-CHILD

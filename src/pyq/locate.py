@@ -42,6 +42,9 @@ def locate(redis: Any, keys: Keys, jid: str) -> Found:
         raw = _in_list(redis, keys.queue(name), jid, needle)
         if raw is not None:
             return Found("queued", raw, keys.queue(name))
+        for raw, _score in redis.zscan_iter(keys.prio(name), match=f"*{jid}*"):  # a job with a priority
+            if _is(raw, jid):
+                return Found("queued", raw, keys.prio(name))
     return Found("unknown")
 
 

@@ -40,7 +40,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from . import batch_scope, context, joblog, middleware, payload, results, scripts
+from . import batch_scope, context, joblog, limiter, middleware, payload, results, scripts
 from .context import Failure, JobContext
 from .error_fields import caused_by_shutdown
 from .errors import ArgumentError, InvalidPayload, JobTimeout, Requeued, Shutdown
@@ -233,6 +233,7 @@ class Processor:
             from . import unique
 
             chain.append(unique.server_middleware)
+        chain += limiter.middleware_for(ctx.definition)
         before, after, around = (ctx.definition.hook(name, ctx.instance)
                                  for name in ("before_perform", "after_perform", "around_perform"))
         chain += middleware.job_callbacks(before, after, around, ctx.definition.is_async)
@@ -262,7 +263,7 @@ class Processor:
 
     def _requeue(self, ctx: JobContext, exc: Requeued) -> None:
         try:
-            pushed = self.settler.requeue(ctx.unit, as_fetched(ctx))
+            pushed = self.settler.requeue(ctx.unit, as_fetched(ctx), exc)
         except Exception:
             log.exception("cannot requeue jid=%s; it stays in flight until recovered", ctx.job.get("jid"))
             return

@@ -215,17 +215,18 @@ def _at(at_s: float | None) -> str:
 # --- one wrapper per script: positional = what the KEYS are built from, keywords = ARGV in header order ---
 
 
-def enqueue(keys: Keys, queue_name: str, /, *, at_s: float | None, wake_cap: int = WAKE_CAP,
+def enqueue(keys: Keys, queue_name: str, /, *, at_s: float | None, wake_cap: int = WAKE_CAP, priority: int = 0,
             payloads: Sequence[str]) -> Call:
-    """Push encoded jobs to one queue now (``at_s`` None) or schedule them."""
-    return Call("enqueue", (keys.queues, keys.queue(queue_name), keys.schedule, keys.wake(queue_name)),
-                (queue_name, _at(at_s), wake_cap, *payloads))
+    """Push encoded jobs of one ``priority`` to one queue now (``at_s`` None) or schedule them."""
+    return Call("enqueue", (keys.queues, keys.queue(queue_name), keys.schedule, keys.wake(queue_name),
+                            keys.prio(queue_name), keys.prio_seq),
+                (queue_name, _at(at_s), wake_cap, priority, *payloads))
 
 
 def fetch(keys: Keys, identity: str, queues: Sequence[str], /, *, count: int) -> Call:
     """Move up to ``count`` jobs from ``queues`` (in this order) into ``identity``'s in-flight list."""
-    return Call("fetch", (keys.inflight(identity), keys.inflight_owners, *map(keys.queue, queues)),
-                (identity, count))
+    pairs = (key for name in queues for key in (keys.queue(name), keys.prio(name)))
+    return Call("fetch", (keys.inflight(identity), keys.inflight_owners, *pairs), (identity, count))
 
 
 #: How a batch member ended, as ``includes/batch.lua`` records it.
@@ -288,18 +289,56 @@ def requeue(keys: Keys, identity: str, /, *, wake_cap: int = WAKE_CAP,
 def reenqueue(keys: Keys, identity: str, queue_name: str, /, *, raw: bytes, payload: str,
               wake_cap: int = WAKE_CAP) -> Call:
     """A running job leaves ``identity``'s in-flight list for the back of its queue (as ``payload``)."""
-    return Call("reenqueue", (keys.inflight(identity), keys.queues, keys.queue(queue_name), keys.wake(queue_name)),
+    return Call("reenqueue", (keys.inflight(identity), keys.queues, keys.queue(queue_name), keys.wake(queue_name),
+                              keys.prio(queue_name), keys.prio_seq),
                 (queue_name, raw, payload, wake_cap))
 
 
+def reschedule(keys: Keys, identity: str, /, *, raw: bytes, payload: str, at_s: float, limiter: str) -> Call:
+    """A running job over ``limiter``'s limit leaves ``identity``'s in-flight list for the schedule set."""
+    return Call("reschedule", (keys.inflight(identity), keys.schedule, keys.over_limit_count, keys.limiter_over),
+                (raw, payload, repr(float(at_s)), limiter))
+
+
+def limit_concurrent(keys: Keys, name: str, /, *, descriptor: str, limit: int, now_s: float, lock_timeout_s: float,
+                     token: str) -> Call:
+    """Take one lease of concurrent limiter ``name`` (lapsing after ``lock_timeout_s``): {1, 0} or {0, wait_ms}."""
+    return Call("limit_concurrent", (keys.limiter("c", name), keys.limiters),
+                (name, descriptor, limit, repr(float(now_s)), repr(float(lock_timeout_s)), token))
+
+
+def limit_release(keys: Keys, name: str, /, *, token: str) -> Call:
+    """Give back the lease ``token`` of concurrent limiter ``name``."""
+    return Call("limit_release", (keys.limiter("c", name),), (token,))
+
+
+def limit_window(keys: Keys, name: str, /, *, descriptor: str, count: int, seconds: float, now_s: float,
+                 token: str) -> Call:
+    """Count one operation against sliding-window limiter ``name``: {1, 0} or {0, wait_ms}."""
+    return Call("limit_window", (keys.limiter("w", name), keys.limiters),
+                (name, descriptor, count, repr(float(seconds)), repr(float(now_s)), token))
+
+
+def limit_bucket(keys: Keys, name: str, /, *, descriptor: str, count: int, seconds: float, now_s: float) -> Call:
+    """Count one operation against bucket limiter ``name``: {1, 0} or {0, wait_ms}."""
+    return Call("limit_bucket", (keys.limiter("b", name), keys.limiters),
+                (name, descriptor, count, repr(float(seconds)), repr(float(now_s))))
+
+
+def limit_leaky(keys: Keys, name: str, /, *, descriptor: str, count: int, seconds: float, now_s: float) -> Call:
+    """Pour one operation into leaky-bucket limiter ``name``: {1, 0} or {0, wait_ms}."""
+    return Call("limit_leaky", (keys.limiter("l", name), keys.limiters),
+                (name, descriptor, count, repr(float(seconds)), repr(float(now_s))))
+
+
 def lock_push(keys: Keys, digest: str, queue_name: str, /, *, jid: str, pttl: int, lock_type: str,
-              lock_score: str, now_s: float, at_s: float | None, wake_cap: int = WAKE_CAP,
+              lock_score: str, now_s: float, at_s: float | None, wake_cap: int = WAKE_CAP, priority: int = 0,
               payload: str | None = None) -> Call:
     """Take ``digest``'s uniqueness lock for ``jid`` and, when taken, push ``payload`` (None: lock only)."""
     script_keys = (keys.unique(digest), keys.unique(digest, "LOCKED"), keys.unique_digests,
                    keys.unique_expiring_digests, keys.queues, keys.queue(queue_name), keys.schedule,
-                   keys.wake(queue_name))
-    args = (jid, pttl, lock_type, lock_score, repr(float(now_s)), queue_name, _at(at_s), wake_cap)
+                   keys.wake(queue_name), keys.prio(queue_name), keys.prio_seq)
+    args = (jid, pttl, lock_type, lock_score, repr(float(now_s)), queue_name, _at(at_s), wake_cap, priority)
     return Call("lock_push", script_keys, args if payload is None else (*args, payload))
 
 
@@ -344,11 +383,11 @@ def batch_open(keys: Keys, bid: str, /, *, now_s: float, expires_at_s: float, gu
 
 
 def batch_push(keys: Keys, bid: str, queue_name: str, /, *, at_s: float | None, wake_cap: int = WAKE_CAP,
-               jids: Sequence[str], payloads: Sequence[str]) -> Call:
+               priority: int = 0, jids: Sequence[str], payloads: Sequence[str]) -> Call:
     """:func:`enqueue` for jobs of batch ``bid``: each becomes a member as it is pushed, in the same step."""
     return Call("batch_push", (keys.queues, keys.queue(queue_name), keys.schedule, keys.wake(queue_name),
-                               keys.batch(bid), keys.batch_jids(bid)),
-                (queue_name, _at(at_s), wake_cap, json.dumps(list(jids)), *payloads))
+                               keys.prio(queue_name), keys.prio_seq, keys.batch(bid), keys.batch_jids(bid)),
+                (queue_name, _at(at_s), wake_cap, priority, json.dumps(list(jids)), *payloads))
 
 
 def batch_add(keys: Keys, bid: str, /, *, jids: Sequence[str]) -> Call:

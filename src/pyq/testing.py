@@ -17,8 +17,8 @@ Pushes go through the same validation and client middleware as a real push,
 and arguments make a JSON round trip before a job runs, so a test sees what a
 worker would. Server middleware and the retry policy do not run: an
 exception raised by a job propagates to the caller of ``drain`` (or of
-``perform_async`` in inline mode). Pytest users get the ``pyq_jobs`` (fake)
-and ``pyq_inline`` fixtures with ``pytest_plugins = ["pyq.testing"]``.
+``perform_async`` in inline mode). Limiters (:mod:`pyq.limiter`) always have
+room. Pytest users get the ``pyq_jobs`` (fake) and ``pyq_inline`` fixtures with ``pytest_plugins = ["pyq.testing"]``.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import click
 
 from .batches import batches
 from .cancel import cancel
+from .limits import limits
 from .operate import IMPORT_JOBS, cron, enqueue, processes, web
 from .state import busy, dead, queue, queues, retry, scheduled, stats
 
@@ -19,4 +20,4 @@ __all__ = ["COMMANDS", "IMPORT_JOBS"]
 
 #: Every admin subcommand; ``pyq.cli`` adds each to the ``pyq`` group.
 COMMANDS: list[click.Command] = [stats, queues, queue, busy, processes, cron, enqueue, web, retry, dead, scheduled,
-                                 cancel, batches]
+                                 cancel, batches, limits]

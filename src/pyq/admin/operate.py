@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ..config import Config
+from ..priority import PRIORITY_MAX, PRIORITY_MIN
 from .common import AdminCommand, AdminGroup, BadUsage, Session, admin, show, table, when
 
 #: ``click`` context ``meta`` key of the function that imports ``require`` modules (``pyq.cli.import_jobs``,
@@ -117,9 +118,11 @@ cron.add_command(_cron_action("run", "Enqueue schedule NAME's job now, outside i
 @click.option("-q", "--queue", "queue_name", help="Queue to push to (default: the job's declared queue, else default).")
 @click.option("--in", "in_s", type=click.FloatRange(min=0), help="Run after this many seconds.")
 @click.option("--at", "at", help="Run at this time: epoch seconds or ISO-8601 (UTC unless a zone is given).")
+@click.option("--priority", type=click.IntRange(PRIORITY_MIN, PRIORITY_MAX),
+              help="Priority within its queue (higher runs first; default: the job's, else 0).")
 @admin
 def enqueue(s: Session, as_json: bool, job_class: str, args_json: str, queue_name: str | None, in_s: float | None,
-            at: str | None) -> None:
+            at: str | None, priority: int | None) -> None:
     """Push one job of CLASS (a Python job name or a Ruby class) with ARGS_JSON, a JSON array.
 
     When CLASS is a pyq job (registered by a -r module, or importable by its name), its declared
@@ -130,7 +133,10 @@ def enqueue(s: Session, as_json: bool, job_class: str, args_json: str, queue_nam
     args = _json_args(args_json)
     if in_s is not None and at is not None:
         raise BadUsage("pyq enqueue: give --in or --at, not both")
-    item = _item(s, job_class, args, {"queue": queue_name} if queue_name else {})
+    overrides: dict[str, Any] = {"queue": queue_name} if queue_name else {}
+    if priority is not None:
+        overrides["priority"] = priority
+    item = _item(s, job_class, args, overrides)
     if in_s is not None or at is not None:
         item["at"] = time.time() + in_s if in_s is not None else _parse_time(at or "")
     client = Client.for_config(s.config, connection=s.redis)
@@ -195,9 +201,11 @@ def _parse_time(text: str) -> float:
 @click.option("--password", envvar="PYQ_WEB_PASSWORD", help="Password for HTTP Basic auth (any user name).")
 @click.option("--no-auth", is_flag=True, help="Serve without a password (only behind your own auth).")
 @click.option("--redis-url", envvar="PYQ_REDIS_URL", help="Redis URL (default: the config's redis_url).")
+@click.option("--prefix", default="", help="Serve under this path, for a reverse proxy that passes it on (/pyq).")
 @click.pass_context
-def web(ctx: click.Context, host: str, port: int, password: str | None, no_auth: bool, redis_url: str | None) -> None:
-    """Serve the dashboard (queues, busy, retries, scheduled, dead, cron, processes) until Ctrl-C."""
+def web(ctx: click.Context, host: str, port: int, password: str | None, no_auth: bool, redis_url: str | None,
+        prefix: str) -> None:
+    """Serve the dashboard (queues, busy, retries, scheduled, dead, jobs, cron, processes, batches) until Ctrl-C."""
     from .. import logs
     from ..web import build, make_server
 
@@ -206,10 +214,10 @@ def web(ctx: click.Context, host: str, port: int, password: str | None, no_auth:
     config = ctx.find_object(Config) or Config()
     logs.setup(config.log_level, config.log_format)
     try:
-        server = make_server(build(config, redis_url, password or None), host, port)
+        server = make_server(build(config, redis_url, password or None, prefix=prefix), host, port)
     except OSError as exc:
         raise BadUsage(f"pyq web: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    click.echo(f"pyq dashboard on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
+    click.echo(f"pyq dashboard on http://{host}:{port}{prefix.rstrip('/')}/ (Ctrl-C to stop)", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -21,12 +21,13 @@ from ..job_progress import Progress
 from ..job_progress import read_many as read_progress
 from ..keys import Keys
 from .entry import Entry
+from .limits import LimiterUse, over_limit_total, read_limiters
 from .processes import ProcessInfo, Work, read_processes, read_work, serving, signal_process
 from .queues import QueueOps
 from .sets import SORTED_SETS, SetOps
 from .stats import Overview, overview
 
-__all__ = ["SORTED_SETS", "Api", "Entry", "Overview", "ProcessInfo", "Work"]
+__all__ = ["SORTED_SETS", "Api", "Entry", "LimiterUse", "Overview", "ProcessInfo", "Work"]
 
 
 class Api(QueueOps, SetOps):
@@ -43,6 +44,15 @@ class Api(QueueOps, SetOps):
     def overview(self, now_s: float | None = None) -> Overview:
         """Counters, queues, set sizes and live processes, in two round trips."""
         return overview(self.redis, self.keys, now_s)
+
+    # --- limiters --------------------------------------------------------------------
+    def limiters(self, now_s: float | None = None) -> list[LimiterUse]:
+        """Every limiter the workers used, with its limits, its use now and the jobs it rescheduled."""
+        return read_limiters(self.redis, self.keys, now_s)
+
+    def over_limit_total(self) -> int:
+        """Jobs rescheduled as over a limit, by every limiter."""
+        return over_limit_total(self.redis, self.keys)
 
     # --- processes -------------------------------------------------------------------
     def processes(self) -> list[ProcessInfo]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 from redis.exceptions import WatchError
 
@@ -19,11 +19,14 @@ from .. import payload, scripts
 from ..errors import PyqError
 from ..keys import Keys
 from ..scripts import WAKE_CAP, DeadLimits
-from .entry import Entry, decode
+from .entry import Entry, decode, glob_escape, parse_key
 
 SORTED_SETS = ("schedule", "retry", "dead")
 #: Optimistic attempts per operation before giving up on a set that keeps changing.
 MAX_TRIES = 50
+#: Members one ZSCAN call of a filter asks for, and the calls one filtered page may make.
+FILTER_SCAN_COUNT = 1000
+FILTER_MAX_CALLS = 20
 
 
 class SetOps:
@@ -46,11 +49,38 @@ class SetOps:
         rows = self.redis.zrange(self._set_key(name), start, stop, withscores=True)
         return [Entry(score, raw, decode(raw)) for raw, score in rows]
 
+    def set_entry(self, name: str, key: str) -> Entry | None:
+        """The entry an :attr:`Entry.key` names, found by its exact score (no scan of the set)."""
+        score, jid = parse_key(key)
+        rows = self.redis.zrangebyscore(self._set_key(name), score, score, withscores=True)
+        found = (Entry(s, raw, decode(raw)) for raw, s in rows)
+        return next((e for e in found if e.jid == jid), None)
+
+    def set_filter(self, name: str, needle: str, cursor: int = 0, limit: int = 25,
+                   max_calls: int = FILTER_MAX_CALLS) -> tuple[list[Entry], int]:
+        """Entries whose raw JSON contains ``needle`` (ZSCAN MATCH ``*needle*``, as Sidekiq's Web UI),
+        from ``cursor``; returns (the ``limit`` or more found, by score; the cursor to go on from, 0 = done).
+
+        Bounded: at most ``max_calls`` ZSCAN calls of ``FILTER_SCAN_COUNT`` members each, so a rare
+        needle in a large set returns fewer than ``limit`` entries and a non-zero cursor.
+        """
+        key, pattern, found = self._set_key(name), f"*{glob_escape(needle)}*", []
+        for _ in range(max_calls):
+            cursor, rows = self.redis.zscan(key, cursor, match=pattern, count=FILTER_SCAN_COUNT)
+            found += [Entry(score, raw, decode(raw)) for raw, score in rows]
+            if cursor == 0 or len(found) >= limit:
+                break
+        return sorted(found, key=lambda e: e.score), int(cursor)
+
     def find_in_set(self, name: str, jid: str) -> Entry | None:
         for entry in self._scan_set(name):
             if entry.jid == jid:
                 return entry
         return None
+
+    def set_scan(self, name: str) -> Iterator[Entry]:
+        """Every entry, in ZSCAN order (for acting on a whole set; read it before changing the set)."""
+        return self._scan_set(name)
 
     def _scan_set(self, name: str) -> Iterator[Entry]:
         for raw, score in self.redis.zscan_iter(self._set_key(name)):
@@ -82,16 +112,28 @@ class SetOps:
         queue = payload.queue_of(job)
         return self._replace(name, found, lambda pipe: self._push(pipe, queue, payload.dumps(job)))
 
+    def set_add_to_queue(self, name: str, entry: Entry | str) -> bool:
+        """Sidekiq's "add to queue": the job back to its queue as it is (retry_count unchanged)."""
+        found = self._entry(name, entry)
+        if found is None:
+            return False
+        job = _readable(found)
+        job["enqueued_at"] = payload.timestamp(None, payload.time_style_of(job))
+        queue = payload.queue_of(job)
+        return self._replace(name, found, lambda pipe: self._push(pipe, queue, payload.dumps(job)))
+
     def set_retry_all(self, name: str, now_s: float | None = None) -> int:
         """Retry every readable entry; returns how many were pushed."""
         return sum(self.set_retry(name, e, now_s) for e in list(self._scan_set(name)) if e.job is not None)
 
-    def set_kill(self, entry: Entry | str, *, dead: DeadLimits, now_s: float | None = None) -> bool:
-        """Move a retry entry to the dead set now (``lua/kill.lua``, trimmed as every burial); False if gone."""
-        found = self._entry("retry", entry)
+    def set_kill(self, entry: Entry | str, *, dead: DeadLimits, now_s: float | None = None,
+                 source: Literal["retry", "schedule"] = "retry") -> bool:
+        """Move a retry (or scheduled) entry to the dead set now (``lua/kill.lua``, trimmed as every burial);
+        False if gone."""
+        found = self._entry(source, entry)
         if found is None:
             return False
-        call = scripts.kill(self.keys, "retry", job=found.raw, now_s=time.time() if now_s is None else now_s,
+        call = scripts.kill(self.keys, source, job=found.raw, now_s=time.time() if now_s is None else now_s,
                             dead=dead)
         return bool(call.run(self.redis))
 

@@ -67,14 +67,15 @@ def overview(redis: Any, keys: Keys, now_s: float | None = None) -> Overview:
 
 
 def queue_stats(redis: Any, keys: Keys, names: list[str], now_s: float | None = None) -> list[QueueStat]:
-    """Size and latency of each named queue, in one round trip."""
+    """Size (the list and the jobs with a priority) and latency (of the list) of each named queue, in one round trip."""
     pipe = redis.pipeline(transaction=False)
     for name in names:
         pipe.llen(keys.queue(name))
         pipe.lindex(keys.queue(name), -1)
+        pipe.zcard(keys.prio(name))
     replies = pipe.execute() if names else []
     now_s = time.time() if now_s is None else now_s
-    return [QueueStat(name, int(replies[2 * i]), latency_s(replies[2 * i + 1], now_s))
+    return [QueueStat(name, int(replies[3 * i]) + int(replies[3 * i + 2]), latency_s(replies[3 * i + 1], now_s))
             for i, name in enumerate(names)]
 
 

@@ -12,23 +12,25 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..keys import QUEUE_NAME_RULE, is_queue_name
+from ..priority import PRIORITY_MAX, PRIORITY_MIN, is_priority
 from ..retry import DEFAULT_ATTEMPTS, DEFAULT_WAIT_S, WAIT_ALGORITHMS, is_seconds
 
 #: ``check(options, name)`` for payload options another package owns (the ``lock*`` fields of unique
 #: jobs); it raises TypeError or ValueError. ``pyq/__init__.py`` adds them: the job model imports no feature.
 OptionCheck = Callable[[Mapping[str, Any], str], None]
 _option_checks: list[OptionCheck] = []
+_policy_checks: list[OptionCheck] = []
 
 #: Options copied into every payload when set (Sidekiq's ``sidekiq_options`` names).
 PAYLOAD_OPTIONS = (
     "queue", "retry", "backtrace", "tags", "retry_queue", "dead", "retry_for", "timeout",
     "lock", "lock_ttl", "lock_timeout", "on_conflict", "unique_across_queues", "unique_across_workers",
-    "result_ttl",
+    "result_ttl", "priority",
 )
 #: Options that shape behaviour in pyq only and never enter the payload.
 POLICY_OPTIONS = (
     "retry_on", "discard_on", "retry_in", "retries_exhausted", "after_discard", "lock_args",
-    "before_perform", "after_perform", "around_perform",
+    "before_perform", "after_perform", "around_perform", "limits", "limits_concurrency",
 )
 #: Policy options a ``pyq.Job`` class may define as methods (looked up on the instance when it runs).
 HOOKS = ("retry_in", "retries_exhausted", "after_discard", "before_perform", "after_perform",
@@ -48,10 +50,12 @@ def split_options(options: Mapping[str, Any], name: str) -> tuple[dict[str, Any]
     return sent, policy
 
 
-def add_option_check(check: OptionCheck) -> None:
-    """Run ``check`` on every job's payload options when it is defined (and on ``set(...)`` overrides)."""
-    if check not in _option_checks:
-        _option_checks.append(check)
+def add_option_check(check: OptionCheck, *, policy: bool = False) -> None:
+    """Run ``check`` on every job's payload options when it is defined (and on ``set(...)`` overrides);
+    with ``policy=True``, on its policy options (the Python-only ones) when it is defined."""
+    checks = _policy_checks if policy else _option_checks
+    if check not in checks:
+        checks.append(check)
 
 
 def check_payload_options(sent: Mapping[str, Any], name: str) -> None:
@@ -81,6 +85,7 @@ _PAYLOAD_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "retry_for": (is_seconds, "a number of seconds >= 0"),
     "result_ttl": (lambda v: is_seconds(v) and v >= 1, "a number of seconds >= 1"),
     "timeout": (lambda v: is_seconds(v) and v > 0, "a number of seconds > 0"),
+    "priority": (is_priority, f"an int from {PRIORITY_MIN} to {PRIORITY_MAX} (higher runs first)"),
     "tags": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(t, str) for t in v), "a list of strings"),
 }
 
@@ -99,6 +104,8 @@ def check_policy(policy: Mapping[str, Any], name: str) -> None:
         if not (isinstance(cls, type) and issubclass(cls, BaseException)):
             raise TypeError(f"{name}: retry_on keys must be exception classes, got {cls!r}")
         _check_rule(name, cls, rule)
+    for check in _policy_checks:
+        check(policy, name)
 
 
 def _check_rule(name: str, cls: type, rule: Any) -> None:

@@ -41,6 +41,8 @@ class JobMetrics:
         self.processed = Counter("pyq_jobs_processed", "Jobs run (failures included).", labels, registry=registry)
         self.failed = Counter("pyq_jobs_failed", "Jobs counted in stat:failed, by why: error (raised), "
                               "unknown_class, bad_arguments, invalid_payload.", (*labels, "reason"), registry=registry)
+        self.over_limit = Counter("pyq_jobs_over_limit", "Jobs rescheduled because a limiter had no room "
+                                  "(not failures).", (*labels, "limiter"), registry=registry)
         self.duration = Histogram("pyq_job_duration_seconds", "Run time of a job.", labels, registry=registry,
                                   buckets=DURATION_BUCKETS_S)
         self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
@@ -57,6 +59,10 @@ class JobMetrics:
         self.failed.labels(failure.queue, failure.job_class, failure.reason).inc()
         if not failure.ran:
             self.processed.labels(failure.queue, failure.job_class).inc()
+
+    def count_rescheduled(self, ctx: Any, exc: Any) -> None:
+        """One run that found a limiter full and was rescheduled (``exc.reason`` names the limiter)."""
+        self.over_limit.labels(ctx.queue, payload.display_class(ctx.job), exc.reason).inc()
 
     def _bind(self, key: tuple[str, str]) -> tuple[Any, Any]:
         children = (self.processed.labels(*key), self.duration.labels(*key))

@@ -6,7 +6,9 @@ metric family. For ``async def`` jobs it offers ``async_call``, which
 itself without a thread hop per job. A :class:`~pyq.errors.Shutdown` interruption
 is neither a success nor a failure and is not recorded: the job goes back to
 its queue and runs again. A :class:`~pyq.errors.Requeued` run (an iterable job that
-stopped and put itself back) is recorded as a run that did not fail.
+stopped and put itself back) is recorded as a run that did not fail; a
+:class:`~pyq.errors.Rescheduled` one (over a limiter's limit) is also handed to each recorder's
+``count_rescheduled``, if it has one.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-from ..errors import Requeued
+from ..errors import Requeued, Rescheduled
 
 
 class Recorder(Protocol):
@@ -36,6 +38,7 @@ class TimedMiddleware:
             result = call_next()
         except (Exception, SystemExit) as exc:
             self._report(ctx, time.perf_counter() - started, not isinstance(exc, Requeued))
+            self._rescheduled(ctx, exc)
             raise
         self._report(ctx, time.perf_counter() - started, False)
         return result
@@ -47,6 +50,7 @@ class TimedMiddleware:
             result = await call_next()
         except (Exception, SystemExit) as exc:
             self._report(ctx, time.perf_counter() - started, not isinstance(exc, Requeued))
+            self._rescheduled(ctx, exc)
             raise
         self._report(ctx, time.perf_counter() - started, False)
         return result
@@ -54,3 +58,10 @@ class TimedMiddleware:
     def _report(self, ctx: Any, elapsed_s: float, failed: bool) -> None:
         for recorder in self.recorders:
             recorder.record(ctx, elapsed_s, failed)
+
+    def _rescheduled(self, ctx: Any, exc: BaseException) -> None:
+        if isinstance(exc, Rescheduled):
+            for recorder in self.recorders:
+                count = getattr(recorder, "count_rescheduled", None)
+                if count is not None:
+                    count(ctx, exc)

@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import scripts
 from ..keys import Keys
+from ..priority import priority_of
 from ..scripts import Call
 from .options import LOCK_TYPES
 
@@ -23,7 +24,8 @@ class Lock:
         """The ``lock_push.lua`` call: take the lock and, when ``raw`` is given, store that job (at ``at_s``)."""
         return scripts.lock_push(self.keys, self.digest, self.job.get("queue") or "default", jid=self.jid,
                                  pttl=_pttl_ms(self.job), lock_type=self.kind,
-                                 lock_score=repr(at_s) if at_s else "", now_s=time.time(), at_s=at_s, payload=raw)
+                                 lock_score=repr(at_s) if at_s else "", now_s=time.time(), at_s=at_s,
+                                 priority=priority_of(self.job), payload=raw)
 
     def take(self) -> tuple[bool, str | None]:
         """Take the lock only (server side); (won, holder jid)."""
