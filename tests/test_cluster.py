@@ -7,8 +7,10 @@ did in the cluster too (``workerjobs.conn`` is a cluster client under ``PYQ_CLUS
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,15 +26,16 @@ import batchjobs
 import pyq
 from chaosjobs import RESULTS_KEY
 from cluster import ClusterServers
+from conftest import free_port
 from iterjobs import DONE, SEEN, Recording
-from pool import child_pids, kill_group, running_pool, wait_until
-from pyq import Batch
+from pool import child_pids, http_get, kill_group, running_pool, wait_until
+from pyq import Batch, job_progress
 from pyq.api import Api
 from pyq.config import Config
 from pyq.cron import CronJob, CronPoller, CronStore
 from pyq.keys import Keys
 from pyq.metrics.collector import RedisCollector
-from pyq.web import build
+from pyq.web import build, make_server
 from test_batches import fires, flaky_batch, runs
 
 pytestmark = pytest.mark.slow
@@ -241,9 +244,23 @@ def test_the_api_and_the_admin_cli_read_and_change_the_cluster(tmp_path, rc, clu
     rc.zadd(K.retry, {json.dumps(failed): time.time() + 3600})
     overview = Api(rc, K).overview()
     assert (overview.retries, overview.enqueued, [q.name for q in overview.queues]) == (1, 2, ["default"])
-    # The dashboard and the Prometheus collector read the same keys
-    page = build(Config(redis_url=cluster_url, cluster=True), None, None).views.dashboard("token").decode()
-    assert "a" * 24 in page and "default" in page
+    # The dashboard's pages and the Prometheus collector read the same keys
+    server = make_server(build(Config(redis_url=cluster_url, cluster=True), None, None), "127.0.0.1", free_port())
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        pages = {path: http_get(base + path) for path in ("/", "/queues", "/queues/default", "/busy", "/retries",
+                                                          "/scheduled", "/dead", "/cron", "/processes", "/batches",
+                                                          "/limits", "/progress")}
+        link = re.search(r"href='(/job\?[^']+)'", pages["/retries"][1])
+        assert link is not None, pages["/retries"][1]
+        pages["/job"] = http_get(base + html.unescape(link.group(1)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert {path: status for path, (status, _) in pages.items() if status != 200} == {}
+    assert "a" * 24 in pages["/retries"][1] and "default" in pages["/queues"][1] and "a" * 24 in pages["/job"][1]
     registry = CollectorRegistry()
     registry.register(RedisCollector(rc, K))
     scraped = generate_latest(registry).decode()
@@ -317,3 +334,60 @@ def test_the_pool_and_the_client_follow_a_failover_to_the_replica(tmp_path, clus
         assert proc.poll() is None and len(child_pids(proc.pid)) == 2  # nothing crashed
     print(f"failover: first push accepted after {waited[0]:.1f} s, all 200 jobs done {outage_s:.1f} s after the kill")
     assert servers.primary_of(K.queue("default")).port != victim.port
+
+
+LIMITED_JOBS = '''
+import time
+
+import pyq
+from workerjobs import conn
+
+CGW = pyq.limiter.concurrent("cgw", 3, lock_timeout=30, wait_timeout=30)
+#: Holders now and the most seen, under one hash tag so that one script can touch both on the cluster.
+ENTER = """
+local n = redis.call('INCR', KEYS[1])
+if n > tonumber(redis.call('GET', KEYS[2]) or '0') then redis.call('SET', KEYS[2], n) end
+return n
+"""
+
+
+@pyq.job(name="ClusterGateway", limits=[CGW])
+def gateway(token, seconds):
+    r = conn()
+    r.eval(ENTER, 2, "{test}:holders", "{test}:max_holders")
+    pyq.current().progress(1, 2, "holding")
+    time.sleep(seconds)
+    r.decr("{test}:holders")
+    r.rpush("test:done", token)
+'''
+
+
+def test_a_concurrent_limiter_holds_across_processes_and_a_window_reschedules(tmp_path, rc, cluster_client,
+                                                                             cluster_url, monkeypatch):
+    # Given concurrent("cgw", 3) on 2 processes x 10 slots, and window("mail", 20 per 1 s)
+    monkeypatch.setenv("TEST_MAIL_COUNT", "20")
+    monkeypatch.setenv("TEST_MAIL_SECONDS", "1")
+    (tmp_path / "clusterlimited.py").write_text(LIMITED_JOBS)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join((str(tmp_path), os.environ["PYTHONPATH"])))
+    from limiterjobs import mail
+
+    with running_pool(tmp_path, cluster_url, require=["clusterlimited", "limiterjobs"], processes=2,
+                      concurrency=10, **FAST):
+        gateway = pyq.job(name="ClusterGateway")(lambda *a: None).set(client=cluster_client)
+        gateway.perform_bulk([(f"g{i}", 0.05) for i in range(60)])
+        mail.set(client=cluster_client).perform_bulk([(str(i),) for i in range(60)])
+        # (a running holder's progress is found by the dashboard's SCAN, sent to the slot's node)
+        wait_until(lambda: any(p.message == "holding" for p in job_progress.recent(rc, K)[0]), timeout=30)
+        wait_until(lambda: rc.llen("test:done") == 60 and rc.llen("test:sent") == 60, timeout=60)
+    # Then at most 3 held the lease at once, and 3 did
+    assert rc.get("{test}:max_holders") == b"3"
+    # And the window let 20 a second through, rescheduling the rest, none failed
+    sent = sorted(json.loads(x)[0] for x in rc.lrange("test:sent", 0, -1))
+    assert sum(1 for at in sent if at < sent[0] + 1.0) <= 20 < len(sent)
+    assert int(rc.get(K.over_limit_count)) >= 1 and rc.hget(K.limiter_over, "mail") == rc.get(K.over_limit_count)
+    assert rc.get(K.stat("failed")) is None and rc.zcard(K.retry) == 0
+    env = {**os.environ, "PYQ_REDIS_URL": cluster_url, "PYQ_CLUSTER": "true"}
+    listed = subprocess.run([sys.executable, "-m", "pyq", "limits", "--json"], capture_output=True, text=True,
+                            env=env, timeout=30)
+    rows = {row["name"]: row for row in json.loads(listed.stdout)["limiters"]}
+    assert rows["cgw"]["limit"] == 3 and rows["mail"]["over_limit"] >= 1

@@ -50,3 +50,11 @@ def slot_pool(client: Any, key: Any) -> Any:
     if key is None or not isinstance(client, RedisCluster) or isinstance(client, ClusterPipeline):
         return None
     return client.get_node_from_key(key).redis_connection.connection_pool
+
+
+def slot_client(client: Any, key: str) -> Any:
+    """Where to send a command that names no key but is about pyq's keys (``SCAN``): on a cluster, the plain
+    client of the node serving ``key``'s slot, which holds every pyq key; any other client is itself."""
+    if isinstance(client, RedisCluster) and not isinstance(client, ClusterPipeline):
+        return client.get_node_from_key(key).redis_connection
+    return client
