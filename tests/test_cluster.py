@@ -391,3 +391,19 @@ def test_a_concurrent_limiter_holds_across_processes_and_a_window_reschedules(tm
                             env=env, timeout=30)
     rows = {row["name"]: row for row in json.loads(listed.stdout)["limiters"]}
     assert rows["cgw"]["limit"] == 3 and rows["mail"]["over_limit"] >= 1
+
+
+def test_higher_priority_jobs_run_first(tmp_path, rc, cluster_client, cluster_url):
+    from limiterjobs import blocker, ordered
+
+    levels = [(i * 7) % 5 - 2 for i in range(50)]
+    with running_pool(tmp_path, cluster_url, require=["limiterjobs"], processes=1, concurrency=1, prefetch=0,
+                      **FAST):
+        blocker.set(client=cluster_client).perform_async(2)
+        wait_until(lambda: rc.llen("test:blocker") == 1)
+        for i, level in enumerate(levels):  # pushed behind the blocker, so they wait together
+            ordered.set(client=cluster_client, priority=level).perform_async(str(i))
+        assert rc.zcard(K.prio("default")) == sum(1 for level in levels if level) and rc.llen("test:order") == 0
+        wait_until(lambda: rc.llen("test:order") == 50, timeout=60)
+    expected = [str(i) for i in sorted(range(50), key=lambda i: (-levels[i], i))]
+    assert [t.decode() for t in rc.lrange("test:order", 0, -1)] == expected
