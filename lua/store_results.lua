@@ -1,6 +1,7 @@
 -- store_results: keep the return values of finished jobs that asked for one (result_ttl).
 --
--- ARGV[1] prefix             key namespace ("" or "ns:"), to build pyq:result:JID
+-- KEYS[1..] result           list   pyq:result:JID, one key per result, in the order of ARGV's groups
+-- ARGV[1] prefix             key namespace ("" or "ns:"), to build a batch's b-BID keys
 -- ARGV[2..] results          jid, ttl_s, msgpack blob, bid ("" for none), then the next job's four
 --
 -- Each pyq:result:JID becomes a list of one element, the blob, that expires after ttl_s (a list,
@@ -14,7 +15,7 @@ local first = 2
 
 local stored = 0
 for i = first, #ARGV, 4 do
-  local key = prefix .. "pyq:result:" .. ARGV[i]
+  local key = KEYS[stored + 1]
   redis.call("DEL", key)
   redis.call("RPUSH", key, ARGV[i + 2])
   redis.call("EXPIRE", key, ARGV[i + 1])

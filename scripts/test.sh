@@ -7,6 +7,7 @@ need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-sentinel >/dev/null || need+=(redis-sentinel)
 command -v openssl >/dev/null || need+=(openssl)
+command -v redis-cli >/dev/null || need+=(redis-tools)  # redis-cli --cluster create: the Redis Cluster tests
 command -v ruby >/dev/null || need+=(ruby)
 dpkg -s ruby-sidekiq >/dev/null 2>&1 || need+=(ruby-sidekiq)
 dpkg -s ruby-sidekiq-cron >/dev/null 2>&1 || need+=(ruby-sidekiq-cron)

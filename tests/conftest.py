@@ -10,6 +10,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -114,5 +115,41 @@ def r(redis_url: str) -> Iterator[redis.Redis]:
 def client(redis_url: str) -> Iterator[Client]:
     """pyq's client, also installed as the process default for perform_async."""
     c = pyq.configure(redis_url=redis_url)
+    yield c
+    c.redis.close()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Any]:
+    """A real 3-primary Redis Cluster (tests/cluster.py), started only for the tests that ask for it."""
+    from cluster import ClusterServers
+
+    servers = ClusterServers().start()
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A flushed cluster's URL; ``PYQ_CLUSTER`` is set, so pools and the jobs of workerjobs use cluster clients."""
+    redis_cluster.flush()
+    monkeypatch.setenv("PYQ_CLUSTER", "true")
+    yield redis_cluster.url
+
+
+@pytest.fixture
+def rc(cluster_url: str) -> Iterator[Any]:
+    """A redis-py cluster client (bytes in, bytes out)."""
+    from redis.cluster import RedisCluster
+
+    conn = RedisCluster.from_url(cluster_url)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def cluster_client(cluster_url: str) -> Iterator[Client]:
+    """pyq's client in cluster mode, also installed as the process default for perform_async."""
+    c = pyq.configure(redis_url=cluster_url, cluster=True)
     yield c
     c.redis.close()

@@ -96,3 +96,24 @@ def test_a_forked_child_opens_its_own_connection(r: redis.Redis, redis_url: str)
     finally:
         os.write(hold[1], b"x")
         os.waitpid(pid, 0)
+
+
+def test_on_a_cluster_the_connection_goes_to_the_slots_node_and_follows_the_slot_when_it_moves(
+        redis_cluster, cluster_url: str) -> None:
+    # Given a pinned connection on a cluster client, used for a namespace whose slot holds no key yet
+    keys = Keys("pinned-moves", cluster=True)
+    pinned = PinnedConnection(connect(cluster_url, cluster=True))
+    fetch = scripts.fetch(keys, "host:1:abc", ["default"], count=1)
+    assert fetch.run(pinned) == []
+    slot = pinned.client.keyslot(keys.queue("default"))
+    first = pinned.client.nodes_manager.get_node_from_slot(slot)
+    assert pinned._conn.port == first.port
+    # When the slot is handed to another primary (empty, so no key has to migrate)
+    other = next(n for n in pinned.client.get_primaries() if n.name != first.name)
+    other_id = pinned.client.cluster_myid(other)
+    for node in redis_cluster.nodes:
+        redis.Redis(port=node.port).execute_command("CLUSTER", "SETSLOT", slot, "NODE", other_id)
+    # Then the old node's MOVED reply is followed: the call runs, and the next one is pinned to the new node
+    assert scripts.enqueue(keys, "default", at_s=None, payloads=['{"class":"X","args":[]}']).run(pinned.client) == 1
+    assert len(fetch.run(pinned)) == 2  # [queue index, raw]: the job pushed on the new node
+    assert fetch.run(pinned) == [] and pinned._conn.port == other.port

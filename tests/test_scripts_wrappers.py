@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import redis
+from redis.crc import key_slot
 
 from pyq import scripts
 from pyq.keys import Keys, utc_day
@@ -52,7 +53,7 @@ EXPECTED_KEYS = {
     "queued": "ns:uniquejobs:d:QUEUED", "primed": "ns:uniquejobs:d:PRIMED", "info": "ns:uniquejobs:d:INFO",
     "digests": "ns:uniquejobs:digests", "expiring": "ns:uniquejobs:expiring_digests",
     "source_key": "ns:queue:q", "audit": "ns:pyq:cancelled", "iteration": "ns:it-J", "count": "ns:pyq:stat:cancelled",
-    "batch": "ns:b-B", "index": "ns:batches", "jids": "ns:b-B-jids",
+    "batch": "ns:b-B", "index": "ns:batches", "jids": "ns:b-B-jids", "result": "ns:pyq:result:J",
     "queue_pairs": ("ns:queue:q", "ns:pyq:prio:q"), "prio": "ns:pyq:prio:q", "prio_seq": "ns:pyq:prio-seq",
     "leases": "ns:pyq:lmtr-c-n", "log": "ns:pyq:lmtr-w-n", "bucket": "ns:pyq:lmtr-b-n", "leaky": "ns:pyq:lmtr-l-n",
     "limiters": "ns:pyq:limiters", "over_count": "ns:pyq:stat:over_limit", "over": "ns:pyq:limiters:over",
@@ -121,6 +122,21 @@ def test_wrapper_fills_every_argv_slot(name: str) -> None:
         assert named[slots[-1][0]], f"{name}: the open-ended slot {slots[-1][0]} got no values"
     if "prefix" in named:
         assert named["prefix"] == K.prefix
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_on_a_cluster_every_script_gets_keys_and_all_of_them_hash_to_the_prefix_slot(name: str) -> None:
+    # A script with no KEYS goes to a random cluster node; one whose keys span slots is refused
+    tagged = Keys("ns", cluster=True)
+    params = inspect.signature(getattr(scripts, name)).parameters.values()
+    positional = [tagged if p.name == "keys" else SAMPLES[p.name] for p in params if p.kind is p.POSITIONAL_ONLY]
+    positional = [tagged.prefix + v[3:] if isinstance(v, str) and v.startswith("ns:") else v for v in positional]
+    keywords = {p.name: SAMPLES[p.name] for p in params
+                if p.kind is p.KEYWORD_ONLY and (p.name in SAMPLES or p.default is p.empty)}
+    call = getattr(scripts, name)(*positional, **keywords)
+    assert call.keys, f"{name} has no KEYS"
+    assert {key_slot(k.encode()) for k in call.keys} == {key_slot(b"{ns}:")}, call.keys
+    assert scripts.named_args(call).get("prefix", "{ns}:") == "{ns}:"
 
 
 def test_a_wrapper_call_runs_on_redis_and_in_a_batch(r: redis.Redis) -> None:

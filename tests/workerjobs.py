@@ -18,9 +18,16 @@ _conn: tuple[int, redis.Redis] | None = None
 
 
 def conn() -> redis.Redis:
+    """The test Redis; a cluster client when the pool runs on a cluster (``PYQ_CLUSTER``)."""
     global _conn
     if _conn is None or _conn[0] != os.getpid():
-        _conn = (os.getpid(), redis.Redis.from_url(os.environ["PYQ_REDIS_URL"]))
+        url = os.environ["PYQ_REDIS_URL"]
+        if os.environ.get("PYQ_CLUSTER", "").lower() in ("1", "true", "yes"):
+            from redis.cluster import RedisCluster
+
+            _conn = (os.getpid(), RedisCluster.from_url(url))
+        else:
+            _conn = (os.getpid(), redis.Redis.from_url(url))
     return _conn[1]
 
 

@@ -141,7 +141,7 @@ def import_traceback(exc: BaseException | None) -> BaseException | None:
 def wait_for_redis(config: Config, retry_every_s: float = 2.0) -> None:
     """Block until Redis answers; an outage is logged once, a refusal no retry can heal (credentials, an
     ACL, a certificate) raises CannotStart."""
-    conn = connect(config.redis_url)
+    conn = connect(config.redis_url, cluster=config.cluster)
     outage = Outage(log, f"start ({config.redacted_url()})")
     try:
         while True:

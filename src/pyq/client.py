@@ -56,14 +56,15 @@ def default_url() -> str:
 class Client:
     """Pushes jobs into one Redis (``pyq.Client(url).push({...})``)."""
 
-    def __init__(self, url: str | None = None, *, namespace: str = "", time_style: payload.TimeStyle = "float",
-                 connection: Any = None, middleware: Sequence[ClientMiddleware] | None = None,
+    def __init__(self, url: str | None = None, *, namespace: str = "", cluster: bool = False,
+                 time_style: payload.TimeStyle = "float", connection: Any = None,
+                 middleware: Sequence[ClientMiddleware] | None = None,
                  dead: DeadLimits | None = None, store: Store | None = None,
                  batch_expiry_s: float = Config.batch_expiry_s, durable_enqueue: int = 0,
                  durable_enqueue_timeout_s: float = 1.0) -> None:
         self.url = url or default_url()
-        self.redis = connection if connection is not None else connect(self.url)
-        self.keys = Keys(namespace)
+        self.redis = connection if connection is not None else connect(self.url, cluster=cluster)
+        self.keys = Keys(namespace, cluster=cluster)
         self.time_style = time_style
         #: None = the process-wide chain (pyq.middleware.client_middleware), read at each push.
         self.middleware = list(middleware) if middleware is not None else None
@@ -78,7 +79,7 @@ class Client:
     @classmethod
     def for_config(cls, config: Config, *, connection: Any = None) -> Client:
         """A client for a running pool: its Redis, namespace, time style and dead-set limits."""
-        return cls(config.redis_url, namespace=config.namespace, time_style=config.time_style,
+        return cls(config.redis_url, namespace=config.namespace, cluster=config.cluster, time_style=config.time_style,
                    connection=connection, dead=DeadLimits.of(config), batch_expiry_s=config.batch_expiry_s,
                    durable_enqueue=config.durable_enqueue, durable_enqueue_timeout_s=config.durable_enqueue_timeout_s)
 

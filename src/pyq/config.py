@@ -43,6 +43,7 @@ class Config:
 
     redis_url: str = "redis://localhost:6379/0"
     namespace: str = ""
+    cluster: bool = False  # Redis Cluster: a cluster client, and every key in one hash slot ({NS}: or {pyq}:)
     concurrency: int = 10
     processes: int = 1
     queues: tuple[QueueWeight, ...] = (QueueWeight("default", 0),)

@@ -76,8 +76,8 @@ def text(value: Any, where: str) -> str:
 
 
 def namespace(value: Any, where: str) -> str:
-    if not isinstance(value, str) or re.search(r"\s", value) or value.endswith(":"):
-        fail(where, "a key prefix without spaces or a trailing ':'", value)
+    if not isinstance(value, str) or re.search(r"[\s{}]", value) or value.endswith(":"):
+        fail(where, "a key prefix without spaces, braces or a trailing ':'", value)
     return value
 
 

@@ -12,6 +12,7 @@ from . import config_checks as checks
 SCHEMA: dict[str, checks.Check] = {
     "redis_url": checks.url,
     "namespace": checks.namespace,
+    "cluster": checks.boolean,
     "concurrency": checks.POSITIVE_INT,
     "processes": checks.POSITIVE_INT,
     "queues": checks.queues,

@@ -15,6 +15,8 @@ from urllib.parse import unquote, urlsplit
 
 import redis
 
+from .cluster import REROUTED, slot_pool
+
 #: ``scheme://user:password@``; the password runs to the last ``@`` of the word, since it may hold ``/`` or ``@``.
 _CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/\s'\"]*)(?::(?P<pw>[^\s'\"]*))?@", re.I)
 #: ``?password=...`` (redis-py reads any query argument as a connection option).
@@ -80,11 +82,15 @@ def probe(conn: redis.Redis) -> None:
     conn.evalsha(conn.script_load(_PROBE_LUA), 0)
 
 
-def connect(url: str, **options: Any) -> redis.Redis:
-    """A client for ``url``; ``options`` go to redis-py (e.g. ``socket_timeout``)."""
+def connect(url: str, *, cluster: bool = False, **options: Any) -> redis.Redis:
+    """A client for ``url`` (a Redis Cluster client when ``cluster``); ``options`` go to redis-py."""
     options.setdefault("socket_timeout", SOCKET_TIMEOUT_S)
     options.setdefault("socket_connect_timeout", 5.0)
     options.setdefault("health_check_interval", 30)
+    if cluster:
+        from .cluster import cluster_client
+
+        return cluster_client(url, options)
     if url.startswith("redis+sentinel://"):
         return _sentinel(url, options)
     return redis.Redis.from_url(url, **options)
@@ -126,35 +132,38 @@ class PinnedConnection:
     directly. A connection error drops that connection and makes the call again through
     ``Redis.evalsha``, so failures take redis-py's own path (its retries, reconnects,
     Sentinel's master lookup); a call from any other thread, or after a fork, takes that
-    path too. Duck-types what :class:`pyq.scripts.Scripts` calls on a client.
+    path too. On a Redis Cluster the connection goes to the node serving pyq's slot; a reply that
+    the slot moved (MOVED, a failover) drops it the same way. Duck-types what
+    :class:`pyq.scripts.Scripts` calls on a client.
     """
 
     def __init__(self, client: Any) -> None:
         self.client = client
         self._owner: tuple[int, int] | None = None  # (pid, thread id) the connection belongs to
         self._conn: Any = None
+        self._pool: Any = None  # the pool the connection came from (on a cluster: its slot's node's)
         self._direct = isinstance(client, redis.Redis) and not isinstance(client, redis.client.Pipeline)
 
     def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:
-        conn = self._connection()
+        conn = self._connection(keys_and_args[0] if numkeys else None)
         if conn is None:
             return self.client.evalsha(sha, numkeys, *keys_and_args)
         try:
             conn.send_command("EVALSHA", sha, numkeys, *keys_and_args)
             return conn.read_response()
-        except (redis.ConnectionError, redis.TimeoutError):
+        except (redis.ConnectionError, redis.TimeoutError, *REROUTED):  # the last: the slot moved (a cluster)
             self._drop(conn)
             return self.client.evalsha(sha, numkeys, *keys_and_args)
 
     def script_load(self, text: str) -> Any:
         """Load on the connection that got NOSCRIPT, not on a pooled one that may reach another server."""
-        conn = self._connection()
+        conn = self._owned()
         if conn is None:
             return self.client.script_load(text)
         try:
             conn.send_command("SCRIPT", "LOAD", text)
             return conn.read_response()
-        except (redis.ConnectionError, redis.TimeoutError):
+        except (redis.ConnectionError, redis.TimeoutError, *REROUTED):
             self._drop(conn)
             return self.client.script_load(text)
 
@@ -163,17 +172,27 @@ class PinnedConnection:
 
         Sending on a disconnected redis-py connection reconnects to the address it had, and under
         Sentinel that is the old master: once that server is back as a replica, every call on it would
-        fail. The pool's connect step asks the Sentinels where the master is now.
+        fail. The pool's connect step asks the Sentinels where the master is now; on a cluster the next
+        call takes a connection from the pool of the slot's node of then.
         """
         conn.disconnect()
-        self.client.connection_pool.release(conn)
-        self._owner = self._conn = None
+        self._pool.release(conn)
+        self._owner = self._conn = self._pool = None
 
-    def _connection(self) -> Any:
-        """This thread's connection, taken from the pool on first use; None off the owning thread."""
-        if not self._direct:
+    def _connection(self, key: Any) -> Any:
+        """This thread's connection, taken from the pool on first use; None off the owning thread.
+
+        On a cluster it comes from the pool of the node that serves ``key``'s slot, the slot of
+        every key pyq has (:mod:`pyq.cluster`).
+        """
+        pool = self.client.connection_pool if self._direct else slot_pool(self.client, key)
+        if pool is None:
             return None
         me = (os.getpid(), threading.get_ident())
         if self._owner is None or self._owner[0] != me[0]:  # first use, or a fork made a new process
-            self._owner, self._conn = me, self.client.connection_pool.get_connection()
+            self._owner, self._conn, self._pool = me, pool.get_connection(), pool
         return self._conn if self._owner == me else None
+
+    def _owned(self) -> Any:
+        """This thread's connection if it has one already, else None."""
+        return self._conn if self._owner == (os.getpid(), threading.get_ident()) else None

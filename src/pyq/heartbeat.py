@@ -168,5 +168,6 @@ class Heartbeat:
         k = self.keys
         pipe = self.redis.pipeline(transaction=False)
         pipe.srem(k.processes, self.identity)
-        pipe.unlink(k.process_work(self.identity), k.process_workers(self.identity))
+        for name in (k.process_work(self.identity), k.process_workers(self.identity)):
+            pipe.unlink(name)  # one key a command: a cluster pipeline refuses a multi-key UNLINK
         pipe.execute()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .cluster import slot_client
 from .connection import reply_float, reply_int, text
 from .keys import Keys
 
@@ -135,10 +136,11 @@ def recent(redis: Any, keys: Keys, *, max_calls: int = 20, count: int = 1000) ->
     """Every job's progress found by ``SCAN MATCH pyq:progress:*`` within ``max_calls`` calls of ``count``, newest
     report first, and whether the scan stopped before the end: bounded work however many keys Redis holds."""
     prefix = keys.progress("")
+    scanned = slot_client(redis, prefix)  # on a cluster, the node holding every pyq key
     jids: list[str] = []
     cursor, calls = 0, 0
     while True:
-        cursor, found = redis.scan(cursor, match=prefix + "*", count=count, _type="hash")
+        cursor, found = scanned.scan(cursor, match=prefix + "*", count=count, _type="hash")
         jids += [(k.decode() if isinstance(k, bytes) else k)[len(prefix):] for k in found]
         calls += 1
         if cursor == 0 or calls >= max_calls:

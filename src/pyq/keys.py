@@ -5,6 +5,11 @@ convention of Sidekiq 6 apps, ``ns:`` before every key) is supported so that
 several apps can share one Redis database. pyq's private state lives under
 ``pyq:`` so it can never collide with a Sidekiq name.
 
+With ``cluster`` on (Redis Cluster) the prefix is a hash tag, ``{ns}:`` or, without a
+namespace, ``{pyq}:``: every key of the deployment hashes to one slot, so every script,
+transaction and multi-key command stays within it (BullMQ's layout). Those names are no
+longer Sidekiq's, so Ruby Sidekiq cannot share a cluster deployment.
+
 Lua scripts that must build a key from a payload field (``queue:NAME`` from a
 job's ``queue``) receive :attr:`Keys.prefix` as an argument and build it the
 same way as :meth:`Keys.queue`.
@@ -22,6 +27,8 @@ from typing import Any
 STAT_DAY_TTL_S = 157_680_000
 #: Seconds a process hash lives after its last beat (Sidekiq: 60).
 PROCESS_TTL_S = 60
+#: The hash tag of a cluster deployment without a namespace: every key starts ``{pyq}:``.
+CLUSTER_TAG = "pyq"
 #: The characters of a queue name, as the rule's text in error messages (the Web UI's rule).
 QUEUE_NAME_RULE = "letters, digits, _ : . -"
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_:.\-]+")
@@ -67,10 +74,17 @@ class Keys:
     """Key builder for one namespace (``""`` = Sidekiq's plain keys): the whole layout, one line a key."""
 
     namespace: str = ""
+    cluster: bool = False  # Redis Cluster: the prefix is one hash tag, so every key lands in one slot
+
+    def __post_init__(self) -> None:
+        if self.cluster and ("{" in self.namespace or "}" in self.namespace):
+            raise ValueError(f"a cluster namespace cannot hold braces: {self.namespace!r}")
 
     @property
     def prefix(self) -> str:
-        """The string put before every key: ``""`` or ``"ns:"``."""
+        """The string put before every key: ``""`` or ``"ns:"``; on a cluster ``"{ns}:"`` or ``"{pyq}:"``."""
+        if self.cluster:
+            return f"{{{self.namespace or CLUSTER_TAG}}}:"
         return f"{self.namespace}:" if self.namespace else ""
 
     def _k(self, name: str) -> str:

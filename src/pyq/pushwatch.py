@@ -7,6 +7,9 @@ configuration, unlike keyspace notifications) sends an invalidation message for 
 matching key to a connection subscribed to ``__redis__:invalidate``: the idle wait blocks on that
 connection. Tracking is switched on only while the worker is idle and off once it has a backlog,
 so a busy worker gets no message per job.
+
+On a Redis Cluster nothing is tracked: every push there is pyq's own (Ruby Sidekiq cannot share a
+cluster's hash-tagged key names) and leaves a wake-up marker, so the wake lists lose no latency.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
+
+from .cluster import is_cluster
 
 log = logging.getLogger("pyq.fetch")
 
@@ -40,7 +45,8 @@ class PushWatch:
         self._listener: Any = None
         self._listener_id: Any = None
         self._control: Any = None
-        self.available = True   #: False once Redis refused tracking: the caller falls back to wake markers
+        #: False once Redis refused tracking, or on a cluster: the caller waits for wake markers instead
+        self.available = not is_cluster(redis)
         self.armed = False
 
     def arm(self) -> bool:

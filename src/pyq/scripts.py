@@ -35,6 +35,7 @@ from typing import Any, Literal, NamedTuple
 
 from redis.exceptions import NoScriptError, RedisError
 
+from .cluster import route
 from .config import Config
 from .errors import PyqError
 from .keys import STAT_DAY_TTL_S, Keys, utc_day
@@ -142,10 +143,10 @@ class Scripts:
     @staticmethod
     def _pipeline(client: Any, calls: Sequence[Call], then: Sequence[Any] = ()) -> list[Any]:
         pipe = client.pipeline(transaction=False)
-        for name, keys, args in calls:
-            pipe.evalsha(_compiled(name)[1], len(keys), *keys, *args)
-        if then:
-            pipe.execute_command(*then)
+        for name, keys, args in calls:  # a cluster pipeline refuses pipe.evalsha(), not the command itself
+            pipe.execute_command("EVALSHA", _compiled(name)[1], len(keys), *keys, *args, **route(client, keys))
+        if then:  # on a cluster, to the node the calls went to (WAIT counts that node's replicas)
+            pipe.execute_command(*then, **route(client, calls[-1].keys if calls else ()))
         return pipe.execute(raise_on_error=False)
 
 
@@ -254,7 +255,9 @@ def ack(keys: Keys, identity: str, now_s: float | None = None, /, *, day_ttl_s: 
 
 def store_results(keys: Keys, /, *, results: Iterable[tuple[str, int, bytes, str]]) -> Call:
     """Store (jid, ttl_s, msgpack blob, bid or "") results of finished jobs, each under ``pyq:result:JID``."""
-    return Call("store_results", (), (keys.prefix, *(x for result in results for x in result)))
+    results = list(results)
+    return Call("store_results", tuple(keys.result(jid) for jid, *_ in results),
+                (keys.prefix, *(x for result in results for x in result)))
 
 
 def fail(keys: Keys, identity: str, /, *, raw: bytes, target: str, score: float, job: str, now_s: float,

@@ -61,7 +61,7 @@ class Slot:
 class Supervisor:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.keys = Keys(config.namespace)
+        self.keys = Keys(config.namespace, cluster=config.cluster)
         self.slots = [Slot(i) for i in range(config.processes)]
         self.stopping = False
         self._stop_at = 0.0
@@ -180,7 +180,7 @@ class Supervisor:
     def _recover(self, identity: str) -> bool:
         """Put a dead worker's jobs back; True if it had registered (finished starting)."""
         try:
-            conn = connect(self.config.redis_url)
+            conn = connect(self.config.redis_url, cluster=self.config.cluster)
             try:
                 had_started = bool(conn.exists(self.keys.process(identity)))
                 pushed = recover_process(conn, self.keys, identity, stale_after_s=0,

@@ -57,8 +57,8 @@ class Worker:
         self.identity = identity
         self.concurrency = config.concurrency
         self.inflight = InFlight.for_pool(config.concurrency, config.prefetch)
-        self.redis = redis or connect(config.redis_url)
-        self.keys = Keys(config.namespace)
+        self.redis = redis or connect(config.redis_url, cluster=config.cluster)
+        self.keys = Keys(config.namespace, cluster=config.cluster)
         client.default_for_config(config)
         queues = [(q.name, q.weight) for q in config.queues]
         self.fetcher = Fetcher(self.redis, self.keys, identity, QueueOrder(queues))

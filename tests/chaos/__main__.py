@@ -1,4 +1,5 @@
-"""``python -m tests.chaos --jobs N --kill-every S --duration D``: one chaos run on fresh Redis servers."""
+"""``python -m tests.chaos --jobs N --kill-every S --duration D [--cluster]``: one chaos run on fresh Redis
+servers (with ``--cluster``, the queues on a fresh 3-primary Redis Cluster)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 from tests.chaos.harness import ChaosRun, Plan
 
 
-def parse(argv: list[str]) -> Plan:
+def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__)
     p.add_argument("--jobs", type=int, default=100_000)
     p.add_argument("--kill-every", type=float, default=2.0, help="seconds between SIGKILLs")
@@ -22,22 +23,26 @@ def parse(argv: list[str]) -> Plan:
     p.add_argument("--sleep-ms", type=float, default=5.0, help="work per job")
     p.add_argument("--seed", type=int)
     p.add_argument("--max-kills", type=int, help="stop killing after this many")
-    a = p.parse_args(argv)
-    return Plan(a.jobs, a.kill_every, a.duration, a.processes, a.concurrency, a.sleep_ms, a.seed, a.max_kills)
+    p.add_argument("--cluster", action="store_true", help="queues on a 3-primary Redis Cluster")
+    return p.parse_args(argv)
 
 
 def main(argv: list[str]) -> int:
+    from cluster import ClusterServers
     from conftest import RedisServer
 
-    plan = parse(argv)
+    a = parse(argv)
+    plan = Plan(a.jobs, a.kill_every, a.duration, a.processes, a.concurrency, a.sleep_ms, a.seed, a.max_kills)
     workdir = Path(tempfile.mkdtemp(prefix="pyq-chaos-"))
-    queue, results = RedisServer().start(), RedisServer().start()
+    queue = ClusterServers().start() if a.cluster else RedisServer().start()
+    results = RedisServer().start()
     try:
-        report = ChaosRun(plan, queue.url, results.url, workdir).run()
+        report = ChaosRun(plan, queue.url, results.url, workdir, cluster=a.cluster).run()
     finally:
         queue.stop()
         results.stop()
-        shutil.rmtree(queue.dir, ignore_errors=True)
+        if isinstance(queue, RedisServer):
+            shutil.rmtree(queue.dir, ignore_errors=True)
         shutil.rmtree(results.dir, ignore_errors=True)
     print(json.dumps(report.summary(), indent=2))
     print(f"pool log: {workdir / 'chaos.log'}")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 
 import pyq
 from pyq.keys import Keys
@@ -99,14 +100,15 @@ def _pct(values: list[float], q: float) -> float | None:
 class ChaosRun:
     """Drives one run against a queue Redis and a separate results Redis."""
 
-    def __init__(self, plan: Plan, queue_url: str, results_url: str, workdir: Path) -> None:
+    def __init__(self, plan: Plan, queue_url: str, results_url: str, workdir: Path, *, cluster: bool = False) -> None:
         self.plan = plan
         self.queue_url = queue_url
         self.results_url = results_url
         self.workdir = workdir
-        self.r = redis.Redis.from_url(queue_url)
+        self.cluster = cluster  # the queue Redis is a Redis Cluster (``cluster: true``)
+        self.r: Any = RedisCluster.from_url(queue_url) if cluster else redis.Redis.from_url(queue_url)
         self.results = redis.Redis.from_url(results_url)
-        self.keys = Keys()
+        self.keys = Keys(cluster=cluster)
         self.rng = random.Random(plan.seed)
         self.proc: subprocess.Popen[bytes] | None = None
         self.pool_command = [sys.executable, "-m", "pyq"]
@@ -127,7 +129,7 @@ class ChaosRun:
         return report
 
     def enqueue(self) -> None:
-        client = pyq.Client(self.queue_url)
+        client = pyq.Client(self.queue_url, cluster=self.cluster)
         sleep_ms = self.plan.sleep_ms
         for start in range(0, self.plan.jobs, ENQUEUE_CHUNK):
             end = min(self.plan.jobs, start + ENQUEUE_CHUNK)
@@ -137,8 +139,9 @@ class ChaosRun:
     def start_pool(self) -> None:
         cfg = write_config(self.workdir / "chaos.yml", self.queue_url, processes=self.plan.processes,
                            concurrency=self.plan.concurrency, require=["chaosjobs"], log_level="warning",
-                           heartbeat_interval=1, timeout=2)
-        env = {**os.environ, "PYTHONPATH": str(TESTS_DIR), "CHAOS_RESULTS_URL": self.results_url}
+                           heartbeat_interval=1, timeout=2, cluster=self.cluster)
+        path = os.pathsep.join(p for p in (str(TESTS_DIR), os.environ.get("PYTHONPATH", "")) if p)
+        env = {**os.environ, "PYTHONPATH": path, "CHAOS_RESULTS_URL": self.results_url}
         log = open(self.workdir / "chaos.log", "wb")  # noqa: SIM115 - closed with the pool
         self.proc = subprocess.Popen([*self.pool_command, "-C", str(cfg)], env=env, cwd=self.workdir,
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -20,7 +20,8 @@ def cancel(s: Session, as_json: bool, jid: str | None, listing: bool) -> None:
 
     Prints where the job was: queued, scheduled, retrying, running or unknown (finished, or no such job).
     """
-    client = Client(s.url, namespace=s.config.namespace, connection=s.redis, dead=DeadLimits.of(s.config))
+    client = Client(s.url, namespace=s.config.namespace, cluster=s.config.cluster, connection=s.redis,
+                    dead=DeadLimits.of(s.config))
     if listing:
         rows = [vars(c) for c in cancelled_jobs(client)]
         show(as_json, rows, lambda: table(("jid", "class", "queue", "was", "cancelled_at"),

@@ -55,8 +55,8 @@ class Session:
     def __init__(self, config: Config, redis_url: str | None) -> None:
         self.config = config
         self.url = redis_url or config.redis_url
-        self.redis = connect(self.url)
-        self.keys = Keys(config.namespace)
+        self.redis = connect(self.url, cluster=config.cluster)
+        self.keys = Keys(config.namespace, cluster=config.cluster)
         self.api = Api(self.redis, self.keys)
 
 

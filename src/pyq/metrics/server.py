@@ -146,7 +146,8 @@ def serve(sock: socket.socket, config: Config, directory: str, parent: int) -> i
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=directory)
-    registry.register(RedisCollector(connect(config.redis_url), Keys(config.namespace)))
+    redis = connect(config.redis_url, cluster=config.cluster)
+    registry.register(RedisCollector(redis, Keys(config.namespace, cluster=config.cluster)))
     server = _server(sock, registry)
     while os.getppid() == parent:
         server.handle_request()

@@ -112,7 +112,7 @@ def _signal(action: str) -> Action:
 
 
 def cancel_job(ctx: Ctx, form: Form) -> str:
-    client = Client(namespace=ctx.keys.namespace, connection=ctx.redis)
+    client = Client(namespace=ctx.keys.namespace, cluster=ctx.keys.cluster, connection=ctx.redis)
     return f"cancel {form.get('jid')}: was {cancel(form.get('jid'), client)}"
 
 

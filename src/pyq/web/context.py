@@ -27,7 +27,8 @@ class Settings:
 
     @classmethod
     def of(cls, config: Config, redis_url: str | None = None) -> Settings:
-        return cls(connect(redis_url or config.redis_url), Keys(config.namespace), config.sidekiq_cron_version,
+        return cls(connect(redis_url or config.redis_url, cluster=config.cluster),
+                   Keys(config.namespace, cluster=config.cluster), config.sidekiq_cron_version,
                    config.time_style, DeadLimits.of(config), config)
 
     @property
