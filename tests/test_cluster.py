@@ -368,7 +368,7 @@ def test_a_concurrent_limiter_holds_across_processes_and_a_window_reschedules(tm
     monkeypatch.setenv("TEST_MAIL_COUNT", "20")
     monkeypatch.setenv("TEST_MAIL_SECONDS", "1")
     (tmp_path / "clusterlimited.py").write_text(LIMITED_JOBS)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join((str(tmp_path), os.environ["PYTHONPATH"])))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, (str(tmp_path), os.environ.get("PYTHONPATH")))))
     from limiterjobs import mail
 
     with running_pool(tmp_path, cluster_url, require=["clusterlimited", "limiterjobs"], processes=2,

@@ -34,9 +34,9 @@ def test_the_cluster_example_pushes_and_runs_a_job_under_the_namespace_tag(tmp_p
     assert config.pop("redis_url") == DOC_URL and config["cluster"] is True and config["namespace"] == "shop"
     with running_pool(tmp_path, cluster_url, processes=1, **config):
         # When the snippet pushes
+        path = os.pathsep.join(filter(None, (str(tmp_path), os.environ.get("PYTHONPATH"))))
         subprocess.run([sys.executable, "-c", push.replace(DOC_URL, cluster_url)], cwd=tmp_path, check=True,
-                       env={**os.environ, "PYTHONPATH": os.pathsep.join((str(tmp_path), os.environ["PYTHONPATH"]))},
-                       timeout=60)
+                       env={**os.environ, "PYTHONPATH": path}, timeout=60)
         # Then the pool runs it, and it is counted under the namespace's hash tag
         wait_until(lambda: rc.get("{shop}:stat:processed") == b"1", 30)
     assert "receipt for order 42 sent" in (tmp_path / "pool.log").read_text()
