@@ -25,7 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 from . import batch_scope, scripts
-from .batch_scope import BID_FIELD, Membership, open_batch
+from .batch_scope import BID_FIELD, open_batch
 from .batch_status import BatchStatus, NoSuchBatch, listing, read
 from .client import Client, default_client
 from .job import resolve, wire_name
@@ -67,7 +67,7 @@ class Batch:
                                                               strict=True) if spec is not None}
         self._client = client
         self._created = False
-        self._tokens: list[contextvars.Token[Membership | None]] = []
+        self._tokens: list[contextvars.Token[str | None]] = []
 
     @classmethod
     def reopen(cls, bid: str, client: Client | None = None) -> Batch:
@@ -97,10 +97,10 @@ class Batch:
             expires_in_s = self.expires_in_s if self.expires_in_s is not None else client.batch_expiry_s
             client.store([scripts.batch_open(
                 client.keys, self.bid, now_s=now_s, expires_at_s=now_s + expires_in_s, guard=True,
-                description=self.description, parent=parent.bid if parent else "", time_style=client.time_style,
+                description=self.description, parent=parent or "", time_style=client.time_style,
                 callbacks=[self._callback(client, event, spec) for event, spec in self._callbacks.items()])])
             self._created = True
-        self._tokens.append(open_batch.set(Membership(self.bid, client.keys)))
+        self._tokens.append(open_batch.set(self.bid))
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from .batch_status import read
 from .keys import Keys
-from .scripts import BatchOutcome, Call, batch_add, batch_forget
+from .scripts import BatchOutcome
 
 #: The payload field naming the batch a job belongs to (Sidekiq Pro's).
 BID_FIELD = "bid"
@@ -22,22 +22,8 @@ BID_FIELD = "bid"
 CALLBACK_FIELD = "batch_callback"
 
 
-class Membership:
-    """The batch a block pushes into: its id and namespace, and the calls that add and drop members."""
-
-    def __init__(self, bid: str, keys: Keys) -> None:
-        self.bid = bid
-        self.keys = keys
-
-    def add(self, jids: list[str]) -> Call:
-        return batch_add(self.keys, self.bid, jids=jids)
-
-    def forget(self, jids: list[str]) -> Call:
-        return batch_forget(self.keys, self.bid, jids=jids)
-
-
 #: The batch that jobs pushed now join; None outside every ``with pyq.Batch(...)`` block.
-open_batch: contextvars.ContextVar[Membership | None] = contextvars.ContextVar("pyq_open_batch", default=None)
+open_batch: contextvars.ContextVar[str | None] = contextvars.ContextVar("pyq_open_batch", default=None)
 
 
 class JoinedBatch:
@@ -49,10 +35,10 @@ class JoinedBatch:
 
     def __init__(self, bid: str, redis: Any, keys: Keys) -> None:
         self.bid, self.redis, self.keys = bid, redis, keys
-        self._tokens: list[contextvars.Token[Membership | None]] = []
+        self._tokens: list[contextvars.Token[str | None]] = []
 
     def __enter__(self) -> JoinedBatch:
-        self._tokens.append(open_batch.set(Membership(self.bid, self.keys)))
+        self._tokens.append(open_batch.set(self.bid))
         return self
 
     def __exit__(self, *exc: object) -> None:

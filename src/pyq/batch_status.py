@@ -13,16 +13,12 @@ from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from . import results
-from .connection import reply_float, reply_int
+from .connection import reply_float, reply_int, text
 from .keys import Keys
 
 
 class NoSuchBatch(LookupError):
     """A batch id that names no batch: never created, or expired."""
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value or "")
 
 
 @dataclass(frozen=True)
@@ -78,7 +74,7 @@ class BatchStatus:
         A job that ended without succeeding has its :class:`~pyq.JobFailed` as its value.
         """
         found: dict[str, Any] = {}
-        for jid in sorted(_text(j) for j in self.redis.smembers(self.keys.batch_results(self.bid))):
+        for jid in sorted(text(j) for j in self.redis.smembers(self.keys.batch_results(self.bid))):
             blob = self.redis.lindex(self.keys.result(jid), 0)
             if blob is None:
                 continue
@@ -98,17 +94,17 @@ def read(redis: Any, keys: Keys, bid: str) -> BatchStatus:
     fields, failed, died = pipe.execute()
     if not fields:
         raise NoSuchBatch(f"no batch {bid!r} (never created, or expired)")
-    h = {_text(k): v for k, v in fields.items()}
+    h = {text(k): v for k, v in fields.items()}
 
     def when(name: str) -> float | None:
         return reply_float(h[name]) if name in h else None
 
     return BatchStatus(
-        bid=bid, description=_text(h.get("description")), created_at=reply_float(h.get("created_at")),
+        bid=bid, description=text(h.get("description") or ""), created_at=reply_float(h.get("created_at")),
         expires_at=reply_float(h.get("expires_at")), total=reply_int(h.get("total")),
         pending=reply_int(h.get("pending")), failures=reply_int(h.get("failures")),
-        failed_jids=sorted(j for j in map(_text, failed) if not j.startswith("b-")),
-        dead_jids=sorted(map(_text, died)), kids=reply_int(h.get("kids")), parent=_text(h.get("parent")) or None,
+        failed_jids=sorted(j for j in map(text, failed) if not j.startswith("b-")),
+        dead_jids=sorted(map(text, died)), kids=reply_int(h.get("kids")), parent=text(h.get("parent") or "") or None,
         complete_at=when("complete_at"), success_at=when("success_at"), death_at=when("death_at"),
         is_open=reply_int(h.get("open")) > 0,
         callbacks=sorted(name[3:] for name in h if name.startswith("cb-") and name.count("-") == 1),
@@ -121,7 +117,7 @@ def listing(redis: Any, keys: Keys, *, offset: int = 0, limit: int = 25) -> tupl
     total = redis.zcount(keys.batches, now_s, "+inf")
     bids = redis.zrevrangebyscore(keys.batches, "+inf", now_s, start=offset, num=limit)
     page = []
-    for bid in map(_text, bids):
+    for bid in map(text, bids):
         try:
             page.append(read(redis, keys, bid))
         except NoSuchBatch:

@@ -128,10 +128,10 @@ class Client:
     def _push_call(self, queue: str, at_s: float | None, level: int, payloads: list[str], jids: list[str]) -> Call:
         """``enqueue.lua``, or inside ``with pyq.Batch(...)`` ``batch_push.lua``, which makes the jobs members
         of the batch in the step that pushes them."""
-        membership = open_batch.get()
-        if membership is None:
+        bid = open_batch.get()
+        if bid is None:
             return scripts.enqueue(self.keys, queue, at_s=at_s, priority=level, payloads=payloads)
-        return scripts.batch_push(self.keys, membership.bid, queue, at_s=at_s, priority=level, jids=jids,
+        return scripts.batch_push(self.keys, bid, queue, at_s=at_s, priority=level, jids=jids,
                                   payloads=payloads)
 
     # --- raw Sidekiq hashes ------------------------------------------------------
@@ -219,16 +219,16 @@ class Client:
     def _push_unique(self, job: dict[str, Any], at_s: float | None) -> str | None:
         """A job with a uniqueness lock; in a batch it is a member before the lock is tried, and is dropped
         again when the lock was taken and it was not pushed under its jid."""
-        membership = open_batch.get()
-        if membership is None:
+        bid = open_batch.get()
+        if bid is None:
             return unique.push(self, job, at_s)
-        self.store([membership.add([job["jid"]])])
+        self.store([scripts.batch_add(self.keys, bid, jids=[job["jid"]])])
         pushed = None
         try:
             pushed = unique.push(self, job, at_s)
         finally:
             if pushed != job["jid"]:
-                self.store([membership.forget([job["jid"]])])
+                self.store([scripts.batch_forget(self.keys, bid, jids=[job["jid"]])])
         return pushed
 
     def _normalize(self, item: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
@@ -249,9 +249,9 @@ class Client:
         job["jid"] = item.get("jid") or payload.new_jid()
         priority.stamp_activejob(job)
         job.setdefault("created_at", payload.timestamp(style=self.time_style))
-        membership = open_batch.get()
-        if membership is not None:
-            job[BID_FIELD] = membership.bid
+        bid = open_batch.get()
+        if bid is not None:
+            job[BID_FIELD] = bid
         return job, (float(at) if at is not None and at > time.time() else None)
 
     def _run_middleware(self, job: dict[str, Any]) -> dict[str, Any] | None:

@@ -141,7 +141,7 @@ def recent(redis: Any, keys: Keys, *, max_calls: int = 20, count: int = 1000) ->
     cursor, calls = 0, 0
     while True:
         cursor, found = scanned.scan(cursor, match=prefix + "*", count=count, _type="hash")
-        jids += [(k.decode() if isinstance(k, bytes) else k)[len(prefix):] for k in found]
+        jids += [text(k)[len(prefix):] for k in found]
         calls += 1
         if cursor == 0 or calls >= max_calls:
             break

@@ -14,6 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..connection import text
 from ..keys import Keys
 
 #: The letter of each kind's key (``pyq:lmtr-c-NAME`` ...), as the scripts build them.
@@ -47,13 +48,13 @@ def read_limiters(redis: Any, keys: Keys, now_s: float | None = None) -> list[Li
     pipe.hgetall(keys.limiters)
     pipe.hgetall(keys.limiter_over)
     registered, over = pipe.execute()
-    described = sorted((_text(name), _descriptor(raw)) for name, raw in registered.items())
+    described = sorted((text(name), _descriptor(raw)) for name, raw in registered.items())
     described = [(name, d) for name, d in described if d.get("kind") in KIND_LETTERS]
     pipe = redis.pipeline(transaction=False)
     for name, d in described:
         _queue_read(pipe, keys.limiter(KIND_LETTERS[d["kind"]], name), d, now_s)
     reads = pipe.execute()
-    counts = {_text(k): int(v) for k, v in over.items()}
+    counts = {text(k): int(v) for k, v in over.items()}
     return [LimiterUse(name, d["kind"], int(d.get("limit") or d.get("count") or 0), d.get("seconds"),
                        _used(d, value, now_s), counts.get(name, 0)) for (name, d), value in zip(described, reads,
                                                                                              strict=True)]
@@ -97,6 +98,3 @@ def _descriptor(raw: Any) -> dict[str, Any]:
         return {}
     return found if isinstance(found, dict) else {}
 
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
