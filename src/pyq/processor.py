@@ -149,7 +149,6 @@ class Processor:
             self._put_back(ctx)
             raise
         except BaseException as exc:  # a job's own BaseException must not take the executor thread down
-            self._disarm(ctx)
             self._settle_error(ctx, exc, started)
         else:
             self._succeeded(ctx, started, returned)
