@@ -87,13 +87,24 @@ class BatchStatus:
 
 def read(redis: Any, keys: Keys, bid: str) -> BatchStatus:
     """Batch ``bid`` now; raises :class:`NoSuchBatch` when it is gone."""
-    pipe = redis.pipeline(transaction=True)
-    pipe.hgetall(keys.batch(bid))
-    pipe.smembers(keys.batch_failed(bid))
-    pipe.smembers(keys.batch_died(bid))
-    fields, failed, died = pipe.execute()
-    if not fields:
+    found = read_many(redis, keys, [bid])
+    if not found:
         raise NoSuchBatch(f"no batch {bid!r} (never created, or expired)")
+    return found[0]
+
+
+def read_many(redis: Any, keys: Keys, bids: list[str]) -> list[BatchStatus]:
+    """The batches of ``bids`` that still exist, in that order, in one round trip."""
+    pipe = redis.pipeline(transaction=True)
+    for bid in bids:
+        pipe.hgetall(keys.batch(bid))
+        pipe.smembers(keys.batch_failed(bid))
+        pipe.smembers(keys.batch_died(bid))
+    replies = pipe.execute() if bids else []
+    return [_status(redis, keys, bid, *replies[3 * i:3 * i + 3]) for i, bid in enumerate(bids) if replies[3 * i]]
+
+
+def _status(redis: Any, keys: Keys, bid: str, fields: dict[Any, Any], failed: set[Any], died: set[Any]) -> BatchStatus:
     h = {text(k): v for k, v in fields.items()}
 
     def when(name: str) -> float | None:
@@ -112,14 +123,9 @@ def read(redis: Any, keys: Keys, bid: str) -> BatchStatus:
 
 
 def listing(redis: Any, keys: Keys, *, offset: int = 0, limit: int = 25) -> tuple[int, list[BatchStatus]]:
-    """(how many batches are listed, the page of them from ``offset``, newest first); expired ones are skipped."""
+    """(how many batches are listed, the page of them from ``offset``, newest first, read in one round trip);
+    expired ones are skipped."""
     now_s = time.time()
     total = redis.zcount(keys.batches, now_s, "+inf")
     bids = redis.zrevrangebyscore(keys.batches, "+inf", now_s, start=offset, num=limit)
-    page = []
-    for bid in map(text, bids):
-        try:
-            page.append(read(redis, keys, bid))
-        except NoSuchBatch:
-            continue
-    return total, page
+    return total, read_many(redis, keys, [text(bid) for bid in bids])
