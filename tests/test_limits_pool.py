@@ -114,8 +114,13 @@ def test_window_lets_through_its_count_per_window_and_reschedules_the_rest(
     monkeypatch.setenv("TEST_MAIL_SECONDS", str(seconds))
     from limiterjobs import mail
 
+    from limiterjobs import gateway
+
     # Given window("mail", 100, seconds) and 400 mails, more than three windows take
     with running_pool(tmp_path, redis_url, **{**POOL, "processes": 2}):
+        # And a scheduled-set poller that has begun (its first cycle waits up to 5 s, as Sidekiq's does)
+        gateway.perform_in(0.05, "poller-started", 0)
+        wait_until(lambda: "poller-started" in done(r), timeout=30)
         mail.perform_bulk([(str(i),) for i in range(400)])
         # When they run for three windows and then until all are sent
         wait_until(lambda: len(_sent(r)) >= 400, timeout=4 * seconds + 60)
