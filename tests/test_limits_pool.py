@@ -112,9 +112,7 @@ def test_window_lets_through_its_count_per_window_and_reschedules_the_rest(
         seconds: float) -> None:
     monkeypatch.setenv("TEST_MAIL_COUNT", "100")
     monkeypatch.setenv("TEST_MAIL_SECONDS", str(seconds))
-    from limiterjobs import mail
-
-    from limiterjobs import gateway
+    from limiterjobs import gateway, mail
 
     # Given window("mail", 100, seconds) and 400 mails, more than three windows take
     with running_pool(tmp_path, redis_url, **{**POOL, "processes": 2}):
