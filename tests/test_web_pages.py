@@ -11,8 +11,10 @@ import pytest
 import redis
 from tools.dashboard_demo import BACKTRACE, IDENTITY, failed, job, seed
 
+import pyq
 from pyq.config import Config
 from pyq.cron import CronJob, CronStore
+from pyq.fetch import Fetcher, QueueOrder
 from pyq.keys import Keys
 from pyq.web import Dashboard, wsgi_app
 from webhelp import PASSWORD, call, keys_of, token_of
@@ -139,6 +141,40 @@ def test_a_queue_pages_newest_first_and_deletes_one_selected_or_all(app: Dashboa
     assert keys_of(page(app, "/queues/mail", "q=m1")) == expected
     post(app, "queue_clear", queue="mail")
     assert not r.exists("queue:mail") and "mail" not in page(app, "/queues")
+
+
+def test_a_queue_page_lists_its_jobs_with_a_priority_the_last_to_run_first(app: Dashboard, r: redis.Redis,
+                                                                           client: pyq.Client) -> None:
+    # Given a queue holding default-priority jobs (its list) and jobs above and below the default (its zset)
+    mail = pyq.job(name="Mail", queue="mail")(lambda token: None).set(client=client)
+    levels = [0, 5, -5, 0, 10, 5, -5, 0] * 4
+    for n, level in enumerate(levels):
+        mail.set(priority=level).perform_async(f"m{n}")
+    # Then its pages hold all 32, the last to run first: the exact reverse of the order a fetch takes them
+    body = page(app, "/queues/mail")
+    assert "32 jobs in mail" in body and "page 1 of 2" in body
+    second_page = page(app, "/queues/mail", "page=2")
+    listed = keys_of(body) + keys_of(second_page)
+    jids = [key.split("|")[1] for key in listed]
+    fetcher = Fetcher(r, Keys(), "host:1:abc", QueueOrder([("mail", 0)]))
+    taken = []
+    while units := fetcher.retrieve_work(1):
+        taken.append(json.loads(units[0].raw)["jid"])
+    assert jids == taken[::-1]
+    assert [key.split("|")[0] for key in listed[:8]] == [f"p{n}" for n in range(8)]  # the -5s, from the zset
+    assert "<td>p0</td><td>-5</td>" in body and "<td>p19</td><td>10</td>" in second_page
+    r.delete("pyq:inflight:host:1:abc", "pyq:inflight-owners")
+
+    # And a job with a priority opens on the job page and is deleted by its key, after the set moved
+    for n, level in enumerate(levels):
+        mail.set(priority=level).perform_async(f"n{n}")
+    first, second = keys_of(page(app, "/queues/mail"))[:2]
+    assert first.startswith("p0|") and "Job " in page(app, "/job", f"queue=mail&key={first}")
+    mail.set(priority=-9).perform_async("lowest")  # now at p0: the others move up one place
+    post(app, "queue_delete", queue="mail", key=[first, second])
+    left = {json.loads(raw)["jid"] for raw in r.zrange("pyq:prio:mail", 0, -1)}
+    assert first.split("|")[1] not in left and second.split("|")[1] not in left and len(left) == 20 - 2 + 1
+    assert post(app, "queue_delete", queue="mail", one="q1|x")[0].startswith("400")  # not a place
 
 
 # --- one job --------------------------------------------------------------------------------------------------

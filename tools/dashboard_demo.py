@@ -50,6 +50,9 @@ def seed(redis: Any, now_s: float | None = None, keys: Keys | None = None) -> No
         for n in range(count):
             pipe.lpush(keys.queue(queue), json.dumps(job(f"{queue}-{n}", "SendMail" if queue == "mail" else "Tidy",
                                                          queue, enqueued_at=now_s - 30 + n)))
+    for n, level in enumerate((10, 5, -5)):  # mail's jobs with a priority, scored as lua/includes/push_prio.lua does
+        pipe.zadd(keys.prio("mail"), {json.dumps(job(f"mail-urgent-{n}", "SendMail", "mail", priority=level,
+                                                     enqueued_at=now_s - 20 + n)): -level * 2**38 + n + 1})
     for n in range(30):
         pipe.zadd(keys.retry, {json.dumps(failed(f"retry-{n}", "BuildReport", now_s, plain=n % 2 == 1)):
                                now_s + 60 * (n + 1)})

@@ -33,7 +33,7 @@ from pyq.web import make_server, wsgi_app  # noqa: E402
 
 PASSWORD = "screenshots"
 #: (file name, path, or None for a page reached by clicking the first link matching the selector on ``path``)
-PAGES = [("overview", "/", None), ("queues", "/queues", None), ("queue", "/queues/default", None),
+PAGES = [("overview", "/", None), ("queues", "/queues", None), ("queue", "/queues/mail", None),
          ("busy", "/busy", None), ("retries", "/retries", None), ("scheduled", "/scheduled", None),
          ("dead", "/dead", None), ("job", "/retries", "#retry-table a[href*='/job?']"), ("cron", "/cron", None),
          ("processes", "/processes", None), ("batches", "/batches", None),

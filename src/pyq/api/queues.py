@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from ..connection import text
@@ -12,6 +13,40 @@ from .stats import latency_s
 
 #: How far around its listed index a queued job is looked for when acting on it (the list moves).
 FIND_WINDOW = 500
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    """One waiting job as a page lists it: its place, the raw bytes and the decoded job (None if unreadable).
+
+    ``place`` is ``INDEX`` in the list (LRANGE index, 0 = the newest) or ``pRANK`` in the queue's priority
+    set (ZREVRANGE rank, 0 = the last to run).
+    """
+
+    place: str
+    raw: bytes
+    job: dict[str, Any] | None
+
+    @property
+    def key(self) -> str:
+        """``PLACE|JID``: names the job in a link or form."""
+        return f"{self.place}|{self.job.get('jid') if self.job else ''}"
+
+
+def parse_queue_key(key: str) -> tuple[str, str]:
+    """(place, jid) of a :attr:`QueuedJob.key`; ValueError when it is not one."""
+    place, _, jid = key.partition("|")
+    _place_index(place)
+    if not jid:
+        raise ValueError(f"not a job key: {key!r}")
+    return place, jid
+
+
+def _place_index(place: str) -> int:
+    digits = place[1:] if place.startswith("p") else place
+    if not digits.isdigit():
+        raise ValueError(f"not a place in a queue: {place!r}")
+    return int(digits)
 
 
 def _jid(raw: bytes) -> str | None:
@@ -54,29 +89,60 @@ class QueueOps:
         listed, prioritised, *_ = pipe.execute()
         return int(listed) + int(prioritised)
 
-    def queue_page(self, name: str, start: int, count: int) -> list[tuple[int, bytes, dict[str, Any] | None]]:
-        """(index, raw, job) of ``count`` jobs from list index ``start`` (0 = the newest; LRANGE by index)."""
-        raws = self.redis.lrange(self.keys.queue(name), start, start + count - 1)
-        return [(start + i, raw, decode(raw)) for i, raw in enumerate(raws)]
+    def queue_page(self, name: str, start: int, count: int) -> list[QueuedJob]:
+        """``count`` waiting jobs of ``name`` from position ``start``, the last to run first: the jobs below
+        the default priority, then the list (LRANGE from index 0, the newest), then the jobs above it."""
+        return self._slice(name, start, count)[0]
 
     def queue_filter(self, name: str, needle: str, start: int = 0, window: int = 5000
-                     ) -> tuple[list[tuple[int, bytes, dict[str, Any] | None]], int]:
-        """Jobs whose raw JSON contains ``needle`` among the ``window`` from index ``start`` (a list has no
+                     ) -> tuple[list[QueuedJob], int]:
+        """Jobs whose raw JSON contains ``needle`` among the ``window`` from position ``start`` (a list has no
         MATCH scan, so the window bounds the work); returns (matches, next start, 0 when at the end)."""
-        raws = self.redis.lrange(self.keys.queue(name), start, start + window - 1)
-        found = [(start + i, raw, decode(raw)) for i, raw in enumerate(raws)
-                 if needle in raw.decode("utf-8", "replace")]
-        return found, start + window if len(raws) == window else 0
+        jobs, total = self._slice(name, start, window)
+        found = [j for j in jobs if needle in j.raw.decode("utf-8", "replace")]
+        return found, start + window if start + window < total else 0
 
-    def queue_find(self, name: str, index: int, jid: str) -> bytes | None:
-        """The raw job ``jid`` near list index ``index`` (within :data:`FIND_WINDOW`), None if not there."""
-        low = max(0, index - FIND_WINDOW)
-        for raw in self.redis.lrange(self.keys.queue(name), low, index + FIND_WINDOW):
-            if _jid(raw) == jid:
-                return bytes(raw)
-        return None
+    def _slice(self, name: str, start: int, count: int) -> tuple[list[QueuedJob], int]:
+        """Positions ``start``.. of the queue read as one sequence, and its length. The priority set's jobs sit
+        by ZREVRANGE rank: ranks below ``below`` come before the list, the others after it."""
+        queue_key, prio_key = self.keys.queue(name), self.keys.prio(name)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcount(prio_key, "(0", "+inf")
+        pipe.llen(queue_key)
+        pipe.zcard(prio_key)
+        below, listed, prioritised = (int(n) for n in pipe.execute())
+        stop = start + count  # exclusive
+        pieces: list[tuple[str, int, int]] = [  # (place prefix, first index in its structure, how many)
+            ("p", start, min(stop, below) - start),
+            ("", max(start, below) - below, min(stop, below + listed) - max(start, below)),
+            ("p", max(start, below + listed) - listed, min(stop, below + listed + prioritised)
+             - max(start, below + listed))]
+        pieces = [piece for piece in pieces if piece[2] > 0]
+        for prefix, first, n in pieces:
+            if prefix:
+                pipe.zrevrange(prio_key, first, first + n - 1)
+            else:
+                pipe.lrange(queue_key, first, first + n - 1)
+        jobs = [QueuedJob(f"{prefix}{first + i}", raw, decode(raw))
+                for (prefix, first, _), raws in zip(pieces, pipe.execute() if pieces else [], strict=True)
+                for i, raw in enumerate(raws)]
+        return jobs, below + listed + prioritised
 
-    def queue_delete(self, name: str, index: int, jid: str) -> bool:
-        """Remove job ``jid`` (listed at ``index``) from queue ``name``; False if it already left."""
-        raw = self.queue_find(name, index, jid)
-        return raw is not None and bool(self.redis.lrem(self.keys.queue(name), 1, raw))
+    def queue_find(self, name: str, place: str, jid: str) -> bytes | None:
+        """The raw job ``jid`` near ``place`` (within :data:`FIND_WINDOW`), None if not there."""
+        rank = _place_index(place)
+        low = max(0, rank - FIND_WINDOW)
+        if place.startswith("p"):
+            raws = self.redis.zrevrange(self.keys.prio(name), low, rank + FIND_WINDOW)
+        else:
+            raws = self.redis.lrange(self.keys.queue(name), low, rank + FIND_WINDOW)
+        return next((bytes(raw) for raw in raws if _jid(raw) == jid), None)
+
+    def queue_delete(self, name: str, place: str, jid: str) -> bool:
+        """Remove job ``jid`` (listed at ``place``) from queue ``name``; False if it already left."""
+        raw = self.queue_find(name, place, jid)
+        if raw is None:
+            return False
+        if place.startswith("p"):
+            return bool(self.redis.zrem(self.keys.prio(name), raw))
+        return bool(self.redis.lrem(self.keys.queue(name), 1, raw))

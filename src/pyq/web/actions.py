@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from ..api import Entry
+from ..api.queues import parse_queue_key
 from ..cancel import cancel
 from ..client import Client
 from ..cron import CronPoller, CronStore
@@ -82,11 +83,8 @@ def queue_delete(ctx: Ctx, form: Form) -> str:
     if not queue or not keys:
         raise ValueError("give a queue and the jobs to delete")
     done = 0
-    for key in keys:
-        index, _, jid = key.partition("|")
-        if not index.isdigit() or not jid:
-            raise ValueError(f"not a job key: {key!r}")
-        done += ctx.api.queue_delete(queue, int(index), jid)
+    for place, jid in [parse_queue_key(key) for key in keys]:
+        done += ctx.api.queue_delete(queue, place, jid)
     return f"queue_delete: {done} of {len(keys)} done"
 
 

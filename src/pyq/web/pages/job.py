@@ -1,7 +1,7 @@
 """One job: its fields, args, error, decoded backtrace, retry history and whole payload, with its actions.
 
 Reached from a set (``?set=dead&key=SCORE|JID``, found by exact score) or a
-queue (``?queue=NAME&key=INDEX|JID``, found near its index). pyq and Sidekiq
+queue (``?queue=NAME&key=PLACE|JID``, found near its place). pyq and Sidekiq
 keep a job's last error only, so the history is what the payload and its
 score record: first failure, last retry, count and limit, next retry or death.
 """
@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from ... import payload
-from ...api.entry import parse_key
+from ...api.queues import parse_queue_key
 from .. import render as html
 from ..context import Ctx
 from ..render import cell
@@ -37,10 +37,10 @@ def render(ctx: Ctx) -> tuple[str, str]:
         where = html.link(ctx.url(place[0]), place[1])
     else:
         try:
-            index, jid = int(key.split("|", 1)[0]), parse_key(key)[1]
+            place, jid = parse_queue_key(key)
         except ValueError:
             raise LookupError(f"not a job key: {key!r}") from None
-        raw = ctx.api.queue_find(queue, index, jid)
+        raw = ctx.api.queue_find(queue, place, jid)
         job = payload.try_loads(raw) if raw is not None else None
         if job is None:
             raise LookupError(f"no job {jid!r} in queue {queue!r} (run or deleted since)")

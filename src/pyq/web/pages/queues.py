@@ -1,13 +1,14 @@
-"""Queues (names, sizes, latency, clear) and one queue's jobs, paged by LRANGE index, newest first.
+"""Queues (names, sizes, latency, clear) and one queue's jobs, paged by index, the last to run first.
 
-A queue is a list, which has no MATCH scan: the filter reads a bounded window
-of ``FILTER_WINDOW`` jobs from ``?start=`` and shows the matches in it, with a
-link to the next window.
+A queue's page lists its Sidekiq list and its jobs with a priority (``pyq:prio:NAME``) as one sequence,
+in the reverse of the order a fetch takes them (:meth:`pyq.api.queues.QueueOps.queue_page`). A list has
+no MATCH scan: the filter reads a bounded window of ``FILTER_WINDOW`` jobs from ``?start=`` and shows
+the matches in it, with a link to the next window.
 """
 
 from __future__ import annotations
 
-from ... import payload
+from ... import payload, priority
 from ...api.stats import queue_stats
 from .. import render
 from ..context import Ctx
@@ -46,20 +47,20 @@ def one(ctx: Ctx) -> tuple[str, str]:
         jobs = ctx.api.queue_page(name, first, PAGE_SIZE)
         nav = render.pager(ctx.root, path, page, pages, refresh=ctx.refresh_s)
     rows = []
-    for index, _raw, job in jobs:
-        job = job or {}
-        jid = str(job.get("jid") or "")
-        key = f"{index}|{jid}"
-        rows.append((render.checkbox(key) if jid else "", cell(index),
+    for queued in jobs:
+        job = queued.job or {}
+        jid, key = str(job.get("jid") or ""), queued.key
+        rows.append((render.checkbox(key) if jid else "", cell(queued.place), cell(priority.priority_of(job)),
                      render.link(ctx.url("/job", queue=name, key=key), jid or "?"),
                      cell(job.get("wrapped") or job.get("class", "?")),
                      f"<div class='args'>{cell(short_args(job.get('args')))}</div>",
                      cell(render.when(payload.to_epoch_s(job.get("enqueued_at")))),
                      render.row_button(ctx.root, "queue_delete", "Delete", key) if jid else ""))
-    table = render.table((render.select_all(), "index", "jid", "class", "args", "enqueued (UTC)", ""), rows,
+    table = render.table((render.select_all(), "place", "priority", "jid", "class", "args", "enqueued (UTC)", ""),
+                         rows,
                          "jobs-table")
     clear = render.button(ctx.root, "queue_clear", "Clear queue (delete all)", ctx.token, queue=name, back="/queues")
-    body = (f"<p id='count'>{total} jobs in {cell(name)}, newest first</p>" + render.filter_form(needle)
+    body = (f"<p id='count'>{total} jobs in {cell(name)}, the last to run first</p>" + render.filter_form(needle)
             + nav + render.bulk_form(ctx.root, ctx.token, table, ACTIONS, "jobs", queue=name, back=ctx.here)
             + f"<div class='bar all'>{clear}</div>")
     return f"Queue {name}", body
