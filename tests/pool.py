@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -117,3 +118,12 @@ def http_get(url: str, password: str | None = None, user: str = "admin") -> tupl
         return exc.code, exc.read().decode()
     except urllib.error.URLError:
         return 0, ""
+
+
+def outage_lines(log: str) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per (process, loop): (outages logged, ends logged)."""
+    counts: dict[tuple[str, str], tuple[int, int]] = {}
+    for pid, what, kind in re.findall(r"pid=(\d+) .*?(?:ERROR|WARN): (.+?): Redis (unavailable|is back)", log):
+        started, ended = counts.get((pid, what), (0, 0))
+        counts[(pid, what)] = (started + (kind == "unavailable"), ended + (kind == "is back"))
+    return counts

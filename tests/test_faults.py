@@ -15,7 +15,7 @@ import redis
 import pyq
 from chaosjobs import RESULTS_KEY, STARTED_KEY
 from conftest import RedisServer, free_port
-from pool import child_pids, running_pool, wait_until
+from pool import child_pids, outage_lines, running_pool, wait_until
 from pyq.keys import Keys
 from pyq.scheduler import MAX_CRASHES, recover_process
 
@@ -212,6 +212,10 @@ def test_redis_restarted_mid_run_with_aof_loses_nothing(tmp_path, results, serve
     assert r.zcard("retry") == 0 and r.zcard("dead") == 0
     log = (tmp_path / "pool.log").read_text()
     assert "Traceback" not in log, log[-3000:]
+    # And each worker's loops logged the restart once and its end once, the cancel listener among them
+    lines = outage_lines(log)
+    assert {what for _, what in lines} >= {"fetcher", "cancel listener"}, lines
+    assert all(counts == (1, 1) for counts in lines.values()), lines
 
 
 @pytest.mark.slow

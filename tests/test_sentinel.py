@@ -21,7 +21,7 @@ import pytest
 import redis
 
 import pyq
-from pool import child_pids, doc_config, running_pool, wait_until
+from pool import child_pids, doc_config, outage_lines, running_pool, wait_until
 from pyq.config import load
 from pyq.keys import Keys
 from sentinel import SentinelSet
@@ -95,15 +95,6 @@ def in_redis(conn: redis.Redis) -> set[str]:
 
 def pool_log(tmp_path: Path) -> str:
     return (tmp_path / "pool.log").read_text(errors="replace")
-
-
-def outage_lines(log: str) -> dict[tuple[str, str], tuple[int, int]]:
-    """Per (process, loop): (outages logged, ends logged)."""
-    counts: dict[tuple[str, str], tuple[int, int]] = {}
-    for pid, what, kind in re.findall(r"pid=(\d+) .*?(?:ERROR|WARN): (.+?): Redis (unavailable|is back)", log):
-        started, ended = counts.get((pid, what), (0, 0))
-        counts[(pid, what)] = (started + (kind == "unavailable"), ended + (kind == "is back"))
-    return counts
 
 
 @pytest.mark.slow

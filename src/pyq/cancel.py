@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 from . import payload, scripts
 from .keys import Keys
 from .locate import locate
+from .logs import Outage
 
 log = logging.getLogger("pyq.cancel")
 
@@ -34,6 +35,8 @@ Where = Literal["queued", "scheduled", "retrying", "running", "unknown"]
 _JID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: Seconds a worker remembers a cancelled jid, for a job it fetched that has not started yet.
 REMEMBER_S = 600.0
+#: Seconds between attempts to subscribe again while Redis is away.
+RESUBSCRIBE_EVERY_S = 1.0
 
 
 def cancel(jid: str, client: Any = None, *, attempts: int = 3) -> Where:
@@ -148,17 +151,19 @@ class CancelListener:
             log.info("job %s jid=%s cancelled while running: interrupted is now true", ctx.name, jid)
 
     def run(self, stop: threading.Event) -> None:
-        """Listen until ``stop`` is set, resubscribing after an outage."""
+        """Listen until ``stop`` is set, resubscribing every second through an outage (logged once)."""
+        outage = Outage(log, "cancel listener")
         while not stop.is_set():
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.subscribe(self.keys.cancel_channel)
+                outage.ok()
                 for message in _messages(pubsub, stop):
                     data = message.get("data")
                     self.heard(data.decode() if isinstance(data, bytes) else str(data))
             except RedisError as exc:
-                log.warning("cancel channel: %s; listening again in 1s", exc)
-                stop.wait(1.0)
+                outage.failed(exc, RESUBSCRIBE_EVERY_S)
+                stop.wait(RESUBSCRIBE_EVERY_S)
             finally:
                 with contextlib.suppress(RedisError):
                     pubsub.close()
