@@ -8,6 +8,7 @@ and from a directory outside the checkout enqueues a job that Ruby Sidekiq's
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -31,7 +32,9 @@ print(json.dumps({"jid": jid, "later": later, "pyq": pyq.__file__, "lua": str(py
 
 
 def run(command: list[str], cwd: Path, timeout: float = 300) -> str:
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    """Run ``command`` without the caller's PYTHONPATH, which could put the checkout's pyq first."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout
 
