@@ -21,4 +21,6 @@ fi
 bash scripts/install.sh
 source scripts/venv.sh
 ruff check src tests examples bench tools
-python3 -m pytest "$@"
+# Test files run side by side, one worker per core up to 4 (most tests wait on real servers and pools);
+# a file stays on one worker, so its module fixtures (a Sentinel set, a cluster) start once. "-n 0" runs serially.
+python3 -m pytest -n auto --maxprocesses 4 --dist loadfile "$@"
