@@ -90,6 +90,7 @@ def test_callbacks_fire_once_while_a_worker_is_sigkilled_every_second(tmp_path: 
                 kills += 1
         wait_until(lambda: fires(r, "b", "success"), timeout=30)
         time.sleep(1)
+    print(f"\n{kills} SIGKILLs of a worker while the batch ran")
     assert kills >= 3, "the run ended before the workers were killed a few times"
     complete, success = fires(r, "b", "complete"), fires(r, "b", "success")
     assert len(complete) == 1 and len(success) == 1, (complete, success)
