@@ -17,6 +17,7 @@ import batchjobs
 import pyq
 from pool import child_pids, running_pool, wait_until
 from pyq import Batch, Client, NoSuchBatch, scripts
+from pyq.fetch import Fetcher, QueueOrder
 from pyq.keys import Keys
 from rubyhelp import requires_ruby, sidekiq_server
 
@@ -373,3 +374,26 @@ def test_a_prioritised_job_of_a_batch_goes_to_its_priority_set_and_is_a_member(r
     assert r.llen("queue:nobody") == 0
     assert json.loads(r.zrange("pyq:prio:nobody", 0, -1)[0])["bid"] == batch.bid
     assert r.smembers(f"b-{batch.bid}-jids") == {jid.encode()}
+
+
+@pyq.job(name="UrgentCallback", priority=7)
+def urgent_callback(tag: str) -> None:
+    return None
+
+
+def test_a_callback_job_with_a_priority_is_pushed_at_it_and_runs_before_the_queues_other_jobs(
+        r: redis.Redis, client: Client) -> None:
+    batchjobs.batch_work.set(client=client, queue="callbacks").perform_async(1, 0)  # waiting before it
+    with Batch(on_complete=(urgent_callback, ["u"]), on_success=(batchjobs.batch_callback, ["u"]),
+               callback_queue="callbacks", client=client):
+        pass
+    # the default-priority callback joins the plain list, the prioritised one the queue's priority set
+    [urgent] = [json.loads(raw) for raw in r.zrange("pyq:prio:callbacks", 0, -1)]
+    assert (urgent["class"], urgent["priority"], urgent["batch_callback"]["event"]) == ("UrgentCallback", 7, "complete")
+    assert "enqueued_at" in urgent
+    fetcher = Fetcher(r, Keys(), "host:1:abc", QueueOrder([("callbacks", 0)]))
+    taken = []
+    while units := fetcher.retrieve_work(1):
+        taken.append(json.loads(units[0].raw)["class"])
+    assert taken == ["UrgentCallback", "BatchWork", "BatchCallback"]
+

@@ -18,15 +18,16 @@
 -- the flags, and per event E in complete/success/death: cb-E (the callback payload without
 -- enqueued_at), cb-E-queue, cb-E-jid.
 --- @include "includes/set_enqueued_at"
---- @include "includes/push_jobs"
+--- @include "includes/priority_of"
+--- @include "includes/store_jobs"
 
 local function batch_stamp(style, now_s)
   if style == "ms" then return string.format("%d", math.floor(now_s * 1000)) end
   return string.format("%.6f", now_s)
 end
 
--- Push the callback for event, if the batch has one; in a nested batch it joins the parent batch,
--- so the parent waits for its children's callbacks.
+-- Push the callback for event, if the batch has one, at its job's priority (store_jobs); in a nested
+-- batch it joins the parent batch, so the parent waits for its children's callbacks.
 local function batch_callback(prefix, hash_key, event, now_s, wake_cap)
   local cb = redis.call("HMGET", hash_key, "cb-" .. event, "cb-" .. event .. "-queue",
     "cb-" .. event .. "-jid", "parent", "ts")
@@ -40,8 +41,9 @@ local function batch_callback(prefix, hash_key, event, now_s, wake_cap)
     end
   end
   local raw = set_enqueued_at(template, batch_stamp(style, now_s))
-  push_jobs(prefix .. "queues", prefix .. "queue:" .. queue_name, prefix .. "pyq:wake:" .. queue_name,
-    queue_name, { raw }, 1, 1, wake_cap)
+  store_jobs(prefix .. "queues", prefix .. "queue:" .. queue_name, "", prefix .. "pyq:wake:" .. queue_name,
+    prefix .. "pyq:prio:" .. queue_name, prefix .. "pyq:prio-seq", queue_name, "",
+    priority_of(cjson.decode(template)), { raw }, 1, wake_cap)
 end
 
 -- Returns true when this was the batch's first death (its on_death is due).
