@@ -153,3 +153,8 @@ def cluster_client(cluster_url: str) -> Iterator[Client]:
     c = pyq.configure(redis_url=cluster_url, cluster=True)
     yield c
     c.redis.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` go first: a worker starts on their file at once, the others take the rest."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)

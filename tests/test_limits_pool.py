@@ -103,9 +103,7 @@ def _sent(r: redis.Redis) -> list[tuple[float, str]]:
 
 @pytest.mark.parametrize("seconds", [
     2.0,
-    pytest.param(60.0, marks=[pytest.mark.skipif(os.environ.get("PYQ_LONG_TESTS") != "1",
-                                                 reason="3-minute run: set PYQ_LONG_TESTS=1"),
-                              pytest.mark.timeout(480)]),
+    pytest.param(60.0, marks=[pytest.mark.long, pytest.mark.timeout(480)]),  # three minutes
 ])
 def test_window_lets_through_its_count_per_window_and_reschedules_the_rest(
         tmp_path: Path, r: redis.Redis, redis_url: str, client: object, monkeypatch: pytest.MonkeyPatch,
