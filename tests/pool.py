@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import signal
@@ -127,3 +128,16 @@ def outage_lines(log: str) -> dict[tuple[str, str], tuple[int, int]]:
         started, ended = counts.get((pid, what), (0, 0))
         counts[(pid, what)] = (started + (kind == "unavailable"), ended + (kind == "is back"))
     return counts
+
+
+def fetch_order(r: Any, queue: str, identity: str = "host:1:abc") -> list[dict[str, Any]]:
+    """Every job of ``queue`` in the order fetch.lua hands them out, one at a time (as one slot takes them);
+    they end in ``identity``'s in-flight list."""
+    from pyq.fetch import Fetcher, QueueOrder
+    from pyq.keys import Keys
+
+    fetcher = Fetcher(r, Keys(), identity, QueueOrder([(queue, 0)]))
+    order = []
+    while units := fetcher.retrieve_work(1):
+        order.append(json.loads(units[0].raw))
+    return order

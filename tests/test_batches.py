@@ -15,9 +15,8 @@ import redis
 
 import batchjobs
 import pyq
-from pool import child_pids, running_pool, wait_until
+from pool import child_pids, fetch_order, running_pool, wait_until
 from pyq import Batch, Client, NoSuchBatch, scripts
-from pyq.fetch import Fetcher, QueueOrder
 from pyq.keys import Keys
 from rubyhelp import requires_ruby, sidekiq_server
 
@@ -391,9 +390,5 @@ def test_a_callback_job_with_a_priority_is_pushed_at_it_and_runs_before_the_queu
     [urgent] = [json.loads(raw) for raw in r.zrange("pyq:prio:callbacks", 0, -1)]
     assert (urgent["class"], urgent["priority"], urgent["batch_callback"]["event"]) == ("UrgentCallback", 7, "complete")
     assert "enqueued_at" in urgent
-    fetcher = Fetcher(r, Keys(), "host:1:abc", QueueOrder([("callbacks", 0)]))
-    taken = []
-    while units := fetcher.retrieve_work(1):
-        taken.append(json.loads(units[0].raw)["class"])
-    assert taken == ["UrgentCallback", "BatchWork", "BatchCallback"]
+    assert [job["class"] for job in fetch_order(r, "callbacks")] == ["UrgentCallback", "BatchWork", "BatchCallback"]
 

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 import pyq
-from pool import running_pool, wait_until
+from pool import fetch_order, running_pool, wait_until
 from pyq import payload, scripts
 from pyq.fetch import Fetcher, QueueOrder
 from pyq.keys import Keys
@@ -30,12 +30,8 @@ def prio(token: str) -> None:
 
 
 def fetch_all(r: redis.Redis, queue: str = "prio") -> list[str]:
-    """Every job of ``queue`` in the order fetch.lua hands them out, one at a time (as one slot takes them)."""
-    fetcher = Fetcher(r, K, IDENTITY, QueueOrder([(queue, 0)]))
-    order = []
-    while units := fetcher.retrieve_work(1):
-        order.append(json.loads(units[0].raw)["args"][0])
-    return order
+    """The first argument of every job of ``queue``, in the order fetch.lua hands them out."""
+    return [job["args"][0] for job in fetch_order(r, queue, IDENTITY)]
 
 
 def test_python_and_lua_read_a_payloads_priority_alike(r: redis.Redis) -> None:

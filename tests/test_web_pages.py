@@ -12,9 +12,9 @@ import redis
 from tools.dashboard_demo import BACKTRACE, IDENTITY, failed, job, seed
 
 import pyq
+from pool import fetch_order
 from pyq.config import Config
 from pyq.cron import CronJob, CronStore
-from pyq.fetch import Fetcher, QueueOrder
 from pyq.keys import Keys
 from pyq.web import Dashboard, wsgi_app
 from webhelp import PASSWORD, call, keys_of, token_of
@@ -156,10 +156,7 @@ def test_a_queue_page_lists_its_jobs_with_a_priority_the_last_to_run_first(app: 
     second_page = page(app, "/queues/mail", "page=2")
     listed = keys_of(body) + keys_of(second_page)
     jids = [key.split("|")[1] for key in listed]
-    fetcher = Fetcher(r, Keys(), "host:1:abc", QueueOrder([("mail", 0)]))
-    taken = []
-    while units := fetcher.retrieve_work(1):
-        taken.append(json.loads(units[0].raw)["jid"])
+    taken = [queued["jid"] for queued in fetch_order(r, "mail")]
     assert jids == taken[::-1]
     assert [key.split("|")[0] for key in listed[:8]] == [f"p{n}" for n in range(8)]  # the -5s, from the zset
     assert "<td>p0</td><td>-5</td>" in body and "<td>p19</td><td>10</td>" in second_page

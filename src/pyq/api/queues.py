@@ -111,13 +111,14 @@ class QueueOps:
         pipe.llen(queue_key)
         pipe.zcard(prio_key)
         below, listed, prioritised = (int(n) for n in pipe.execute())
-        stop = start + count  # exclusive
-        pieces: list[tuple[str, int, int]] = [  # (place prefix, first index in its structure, how many)
-            ("p", start, min(stop, below) - start),
-            ("", max(start, below) - below, min(stop, below + listed) - max(start, below)),
-            ("p", max(start, below + listed) - listed, min(stop, below + listed + prioritised)
-             - max(start, below + listed))]
-        pieces = [piece for piece in pieces if piece[2] > 0]
+        total = below + listed + prioritised
+        # (place prefix, first and end position of the segment, its position minus the index in its structure)
+        segments = (("p", 0, below, 0), ("", below, below + listed, below), ("p", below + listed, total, listed))
+        pieces: list[tuple[str, int, int]] = []  # (place prefix, first index in its structure, how many)
+        for prefix, low, high, offset in segments:
+            first, end = max(start, low), min(start + count, high)
+            if first < end:
+                pieces.append((prefix, first - offset, end - first))
         for prefix, first, n in pieces:
             if prefix:
                 pipe.zrevrange(prio_key, first, first + n - 1)
@@ -126,7 +127,7 @@ class QueueOps:
         jobs = [QueuedJob(f"{prefix}{first + i}", raw, decode(raw))
                 for (prefix, first, _), raws in zip(pieces, pipe.execute() if pieces else [], strict=True)
                 for i, raw in enumerate(raws)]
-        return jobs, below + listed + prioritised
+        return jobs, total
 
     def queue_find(self, name: str, place: str, jid: str) -> bytes | None:
         """The raw job ``jid`` near ``place`` (within :data:`FIND_WINDOW`), None if not there."""
