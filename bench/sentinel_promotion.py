@@ -50,8 +50,8 @@ def crash_once(deployment: SentinelSet, crash: int) -> tuple[bool, bool]:
     view of the replica they promoted included it."""
     old_port = deployment.master_port()
     master = redis.Redis(port=old_port, socket_timeout=5)
-    behind, ahead = (deployment.servers[port].proc for port in deployment.servers if port != old_port)
-    assert behind is not None and ahead is not None
+    behind = next(server.proc for port, server in deployment.servers.items() if port != old_port)
+    assert behind is not None
     os.kill(behind.pid, signal.SIGSTOP)
     master.client_kill_filter(_type="replica")  # the one that is not stopped reconnects at once
     while master.wait(1, 100) < 1:
@@ -59,18 +59,11 @@ def crash_once(deployment: SentinelSet, crash: int) -> tuple[bool, bool]:
     master.rpush(PUSHED, crash)
     push_offset = master.info("replication")["master_repl_offset"]
     acknowledged_by = master.wait(1, 1000)
-    os.kill(ahead.pid, signal.SIGSTOP)  # nothing more reaches either replica
-    killed = deployment.servers[old_port].proc
-    assert killed is not None
     started = time.monotonic()
-    killed.kill()
-    killed.wait(10)
-    deployment.servers[old_port].proc = None
-    for proc in (ahead, behind):
-        os.kill(proc.pid, signal.SIGCONT)
+    deployment.crash_master()  # resumes both replicas once the master is gone
     view = freshest_view(deployment, old_port)
     failover_s = time.monotonic() - started
-    new_port = deployment._wait_for_new_master(old_port)
+    new_port = deployment.wait_for_new_master(old_port)
     kept = str(crash).encode() in redis.Redis(port=new_port, socket_timeout=5).lrange(PUSHED, 0, -1)
     seen_offset, age_ms = view.get(new_port, (0, -1))
     print(f"crash {crash + 1}: push acknowledged by {acknowledged_by} replica, {'kept' if kept else 'LOST'}; "

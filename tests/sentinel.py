@@ -119,7 +119,7 @@ class SentinelSet:
         """``SENTINEL FAILOVER``: the replica is promoted while the master lives; returns the new master's port."""
         old = self.master_port()
         self.sentinel().sentinel_failover(SERVICE)
-        return self._wait_for_new_master(old)
+        return self.wait_for_new_master(old)
 
     def kill_master(self, lag_s: float = 0.0) -> int:
         """SIGKILL the master and wait for the sentinels to promote a replica; returns its port.
@@ -128,6 +128,13 @@ class SentinelSet:
         frozen (SIGSTOP, so they cannot reconnect) and the master drops their links, so what it
         acknowledges meanwhile reaches no replica.
         """
+        old = self.master_port()
+        self.crash_master(lag_s)
+        return self.wait_for_new_master(old)
+
+    def crash_master(self, lag_s: float = 0.0) -> None:
+        """SIGKILL the master with its replicas frozen meanwhile, so nothing it took after ``lag_s`` reaches
+        them; returns at once, before the Sentinels have noticed (see :meth:`kill_master`)."""
         old = self.master_port()
         replicas = [server.proc for port, server in self.servers.items() if port != old and server.proc]
         for proc in replicas:
@@ -144,7 +151,6 @@ class SentinelSet:
         finally:
             for replica in replicas:
                 os.kill(replica.pid, signal.SIGCONT)
-        return self._wait_for_new_master(old)
 
     def restart_old_master(self, port: int, wait: bool = True) -> None:
         """Start the killed server again (empty); the sentinels turn it into a replica of the new master.
@@ -169,7 +175,7 @@ class SentinelSet:
                     roles.append(redis.Redis(port=server.port, socket_timeout=2).info("replication")["role"])
         return roles.count("master") == 1
 
-    def _wait_for_new_master(self, old: int) -> int:
+    def wait_for_new_master(self, old: int) -> int:
         started = time.monotonic()
         new = wait_until(lambda: (p := self.master_port()) != old and p, timeout=30, interval=0.05)
         self.failover_s = time.monotonic() - started
